@@ -1,0 +1,163 @@
+# smsgw — GNU make, no autotools.
+#
+#   make              release build in build/release
+#   make check        ASan+UBSan build in build/check, then every test
+#   make demo         smsgwd on the simulated modem (config/demo.conf)
+#   make bench        benchmarks (bench/RESULTS.md)
+#   make fuzz         libFuzzer targets, each for FUZZ_SECONDS (needs clang)
+#   make install      PREFIX=/usr/local DESTDIR=
+#
+# Sources are found by wildcard: a new at/foo.c joins libat, a new
+# tests/unit/test_foo.c becomes a test binary, with no edit here.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PKGS    := libserialport sqlite3 libsodium jansson inih
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lpthread -lm
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wno-format-nonliteral
+BASEFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
+
+MODE ?= release
+ifeq ($(MODE),check)
+B        := build/check
+MODEFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+MODELDFLAGS := -fsanitize=address,undefined
+else
+B        := build/release
+MODEFLAGS := -O2 -g
+MODELDFLAGS :=
+endif
+
+ALL_CFLAGS  = $(BASEFLAGS) $(MODEFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(MODELDFLAGS) $(LDFLAGS)
+
+# --- sources --------------------------------------------------------------
+MAINS        := daemon/smsgwd.c daemon/smsgwctl.c
+AT_SRC       := $(wildcard at/*.c)
+DRIVERS_SRC  := $(wildcard drivers/*.c)
+CONFIG_SRC   := $(wildcard config/*.c)
+DAEMON_SRC   := $(filter-out $(MAINS),$(wildcard daemon/*.c))
+SIM_SRC      := $(wildcard drivers/sim/*.c)
+PDUTOOL_SRC  := $(wildcard at/tool/*.c)
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+UNIT_HELPERS := $(wildcard tests/unit/helper_*.c)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+LIBAT      := $(B)/libat.a
+LIBDRIVERS := $(B)/libdrivers.a
+LIBCONFIG  := $(B)/libconfig.a
+LIBDAEMON  := $(B)/libdaemon.a
+LIBS       := $(LIBDAEMON) $(LIBDRIVERS) $(LIBCONFIG) $(LIBAT)
+# Group so that the order of the archives does not matter (drivers log
+# through daemon/log, the daemon uses drivers).
+LINKLIBS   := -Wl,--start-group $(LIBS) -Wl,--end-group $(PKG_LIBS)
+
+BINS := $(B)/smsgwd $(B)/smsgwctl $(B)/smsgw-pdu $(B)/smsgw-modemsim
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+
+.SECONDARY:
+.PHONY: all check unit-tests demo bench fuzz install uninstall clean deps soak
+all: $(BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBAT):      $(call obj,$(AT_SRC))
+$(LIBDRIVERS): $(call obj,$(DRIVERS_SRC))
+$(LIBCONFIG):  $(call obj,$(CONFIG_SRC))
+$(LIBDAEMON):  $(call obj,$(DAEMON_SRC))
+$(LIBS):
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(if $^,ar rcs $@ $^,ar rcs $@)
+
+$(B)/smsgwd: $(call obj,daemon/smsgwd.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINKLIBS)
+$(B)/smsgwctl: $(call obj,daemon/smsgwctl.c) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINKLIBS)
+$(B)/smsgw-pdu: $(call obj,$(PDUTOOL_SRC)) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,$(PDUTOOL_SRC)) $(LINKLIBS)
+$(B)/smsgw-modemsim: $(call obj,$(SIM_SRC)) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,$(SIM_SRC)) $(LINKLIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(call obj,$(UNIT_HELPERS)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELPERS)) $(LINKLIBS) -lcmocka
+
+# --- tests ------------------------------------------------------------------
+# check: a separate sanitizer build, then every test; the runner prints the
+# closing summary line and exits non-zero on any failure.
+check: deps
+	$(MAKE) MODE=check all unit-tests
+	MODE=check B=build/check tests/run.sh
+
+unit-tests: $(UNIT_BINS)
+
+deps:
+	@scripts/deps.sh
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh
+
+soak: deps
+	$(MAKE) all
+	SMSGW_SOAK=1 MODE=release B=build/release tests/run.sh
+
+# --- fuzzing (clang + libFuzzer) --------------------------------------------
+FUZZ_SECONDS ?= 30
+FB := build/fuzz
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FB)/%,$(FUZZ_SRC))
+fuzz: deps
+	$(MAKE) fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+.PHONY: fuzz-build
+fuzz-build:
+	$(MAKE) MODE=fuzz B=$(FB) CC=clang \
+	  MODEFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+	  MODELDFLAGS="-fsanitize=address,undefined" $(FUZZ_BINS)
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LINKLIBS)
+
+# --- install ----------------------------------------------------------------
+BINDIR  := $(PREFIX)/bin
+SBINDIR := $(PREFIX)/sbin
+MANDIR  := $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UDEVDIR ?= $(PREFIX)/lib/udev/rules.d
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(B)/smsgwd $(DESTDIR)$(SBINDIR)/smsgwd
+	install -m 0755 $(B)/smsgwctl $(B)/smsgw-pdu $(B)/smsgw-modemsim $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(SYSCONFDIR)/smsgw
+	test -e $(DESTDIR)$(SYSCONFDIR)/smsgw/smsgwd.conf || \
+	  install -m 0640 config/smsgwd.conf $(DESTDIR)$(SYSCONFDIR)/smsgw/smsgwd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smsgwd
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,smsgwctl smsgw-pdu smsgw-modemsim)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,389 @@
+/* inbox — see inbox.h. */
+#include "daemon/inbox.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "at/pdu.h"
+#include "config/config.h"
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "daemon/outbox.h"
+#include "daemon/phone.h"
+#include "daemon/pool.h"
+#include "daemon/store.h"
+
+#define IB_EXPIRE_EVERY 60.0  /* s between incomplete-set sweeps */
+#define IB_MEM_MAX 8
+
+struct inbox {
+	struct ev_loop *loop;
+	struct store *store;
+	struct ctl_server *ctl;
+	struct pool *pool;
+	struct outbox *outbox;
+	const struct config *cfg;
+	inbox_account_fn account_fn;
+	void *account_ctx;
+	ev_timer expire_timer;
+	struct pdu_sms scratch; /* decode buffer (the loop is single-threaded) */
+};
+
+/* A stored message being read, then deleted. */
+struct ib_read {
+	struct inbox *ib;
+	char mem[IB_MEM_MAX]; /* "" = the preferred storage */
+	unsigned index;
+};
+
+enum ib_outcome {
+	IB_DELETE, /* committed (or not ours to keep): delete from the modem */
+	IB_KEEP,   /* not committed, or an outgoing copy: leave it there */
+};
+
+/* --- committing ------------------------------------------------------------ */
+
+static int64_t ib_account(struct inbox *ib, const char *peer)
+{
+	if (!ib->account_fn || !phone_is_e164(peer))
+		return 0;
+	return ib->account_fn(ib->account_ctx, peer);
+}
+
+static void ib_announce(struct inbox *ib, int64_t id, const char *peer,
+			bool incomplete, int64_t account_id)
+{
+	char masked[LOG_PHONE_MAX];
+	json_t *ev = json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "peer",
+			       peer, "incomplete", incomplete);
+
+	if (account_id)
+		json_object_set_new(ev, "account_id", json_integer(account_id));
+	ctl_broadcast_event(ib->ctl, "sms.received", ev);
+	log_info("inbox: sms %lld from %s%s", (long long)id,
+		 log_phone(LOG_LVL_INFO, peer, masked),
+		 incomplete ? " (incomplete)" : "");
+}
+
+/* Stores one part of a concatenated SMS, and the whole SMS when this part
+ * completes it, in one transaction. */
+static int ib_commit_part(struct inbox *ib, const struct pdu_sms *s)
+{
+	struct store_inbox_part part = {
+		.sender = s->addr.text,
+		.ref = s->concat.ref,
+		.total = s->concat.total,
+		.seq = s->concat.seq,
+		.text = s->text,
+	};
+	enum store_inbox_result res;
+	int64_t account = 0, id = 0;
+	char *text = NULL;
+	int rc = store_tx_begin(ib->store);
+
+	if (rc < 0)
+		return rc;
+	rc = store_inbox_part_add(ib->store, &part, &res, &text);
+	if (rc == 0 && res == STORE_INBOX_COMPLETE) {
+		account = ib_account(ib, s->addr.text);
+		rc = store_sms_receive(ib->store, s->addr.text, text, false,
+				       account, &id);
+	}
+	free(text);
+	if (rc == 0)
+		rc = store_tx_commit(ib->store);
+	else
+		store_tx_rollback(ib->store);
+	if (rc == 0 && id)
+		ib_announce(ib, id, s->addr.text, false, account);
+	return rc;
+}
+
+/* The text to keep for an SMS: its decoded text, or its data in hex. */
+static const char *ib_text(const struct pdu_sms *s, char *buf, size_t len)
+{
+	if (s->encoding != PDU_ENC_8BIT)
+		return s->text;
+	size_t off = (size_t)snprintf(buf, len, "[8-bit data] ");
+	for (size_t i = 0; i < s->data_len && off + 3 < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%02X", s->data[i]);
+	return buf;
+}
+
+static int ib_commit_single(struct inbox *ib, const char *peer,
+			    const char *text)
+{
+	int64_t account = ib_account(ib, peer), id;
+	int rc = store_sms_receive(ib->store, peer, text, false, account, &id);
+
+	if (rc == 0)
+		ib_announce(ib, id, peer, false, account);
+	return rc;
+}
+
+/* Decodes and commits one PDU read from a modem. A PDU that cannot be
+ * decoded is kept as its hex, so nothing is lost. */
+static enum ib_outcome ib_process(struct inbox *ib, struct modem *m,
+				  const char *hex)
+{
+	struct pdu_sms *s = &ib->scratch;
+	char err[PDU_ERR_MAX], buf[2 * PDU_DATA_MAX + 32];
+	int rc;
+
+	if (pdu_decode_hex(hex, s, err, sizeof(err)) < 0) {
+		char keep[PDU_HEX_MAX + 64];
+
+		log_warn("inbox: modem %s: undecodable SMS kept raw: %s",
+			 modem_name(m), err);
+		snprintf(keep, sizeof(keep), "[undecodable PDU] %.*s",
+			 PDU_HEX_MAX - 1, hex);
+		rc = ib_commit_single(ib, "unknown", keep);
+		goto done;
+	}
+	if (s->type == PDU_STATUS_REPORT) {
+		outbox_status_report(ib->outbox, m, hex);
+		return IB_DELETE;
+	}
+	if (s->type == PDU_SUBMIT)
+		return IB_KEEP; /* an outgoing copy someone stored: not ours */
+	if (s->concat.present && s->concat.total > 1)
+		rc = ib_commit_part(ib, s);
+	else
+		rc = ib_commit_single(ib, s->addr.text,
+				      ib_text(s, buf, sizeof(buf)));
+done:
+	if (rc < 0) {
+		log_err("inbox: modem %s: cannot store an SMS (left on the "
+			"modem, retried at the next sweep): %s",
+			modem_name(m), strerror(-rc));
+		return IB_KEEP;
+	}
+	return IB_DELETE;
+}
+
+/* --- reading and deleting --------------------------------------------------- */
+
+static void ib_deleted(void *user, struct modem *m, int rc)
+{
+	struct ib_read *r = user;
+
+	if (rc < 0 && rc != -ECANCELED)
+		log_warn("inbox: modem %s: cannot delete stored SMS %u: %s",
+			 modem_name(m), r->index, strerror(-rc));
+	free(r);
+}
+
+static void ib_delete(struct ib_read *r, struct modem *m)
+{
+	if (modem_delete_sms(m, r->mem[0] ? r->mem : NULL, r->index,
+			     ib_deleted, r) < 0)
+		free(r);
+}
+
+static void ib_read_done(void *user, struct modem *m, int rc,
+			 const struct modem_sms_entry *sms)
+{
+	struct ib_read *r = user;
+
+	if (rc < 0) {
+		if (rc != -ENOENT && rc != -ECANCELED)
+			log_warn("inbox: modem %s: cannot read stored SMS %u: %s",
+				 modem_name(m), r->index, strerror(-rc));
+		free(r);
+		return;
+	}
+	if (ib_process(r->ib, m, sms->pdu_hex) == IB_DELETE)
+		ib_delete(r, m);
+	else
+		free(r);
+}
+
+static struct ib_read *ib_read_new(struct inbox *ib, const char *mem,
+				   unsigned index)
+{
+	struct ib_read *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->ib = ib;
+	r->index = index;
+	snprintf(r->mem, sizeof(r->mem), "%s", mem ? mem : "");
+	return r;
+}
+
+static void ib_sms_stored(void *user, struct modem *m, const char *mem,
+			  unsigned index)
+{
+	struct ib_read *r = ib_read_new(user, mem, index);
+
+	if (!r)
+		return;
+	if (modem_read_sms(m, r->mem[0] ? r->mem : NULL, index, ib_read_done,
+			   r) < 0) {
+		/* Not ready now: the sweep at the next ready picks it up. */
+		free(r);
+	}
+}
+
+static void ib_listed(void *user, struct modem *m, int rc,
+		      const struct modem_sms_entry *v, size_t n)
+{
+	struct inbox *ib = user;
+	size_t kept = 0;
+
+	if (rc < 0) {
+		if (rc != -ECANCELED)
+			log_warn("inbox: modem %s: storage sweep failed: %s",
+				 modem_name(m), strerror(-rc));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ib_read *r;
+
+		if (ib_process(ib, m, v[i].pdu_hex) != IB_DELETE) {
+			kept++;
+			continue;
+		}
+		r = ib_read_new(ib, NULL, v[i].index);
+		if (r)
+			ib_delete(r, m);
+	}
+	if (n)
+		log_info("inbox: modem %s: sweep found %zu stored SMS (%zu left "
+			 "on the modem)", modem_name(m), n, kept);
+}
+
+static void ib_sweep(struct inbox *ib, struct modem *m)
+{
+	if (modem_list_sms(m, NULL, ib_listed, ib) < 0)
+		log_warn("inbox: modem %s: cannot sweep storage now",
+			 modem_name(m));
+}
+
+/* --- pool events ------------------------------------------------------------ */
+
+static void ib_state(void *user, struct modem *m, enum modem_state from,
+		     enum modem_state to)
+{
+	(void)from;
+	if (to == MODEM_READY)
+		ib_sweep(user, m);
+}
+
+static void ib_sms_direct(void *user, struct modem *m, const char *pdu)
+{
+	ib_process(user, m, pdu);
+}
+
+static void ib_report_stored(void *user, struct modem *m, const char *mem,
+			     unsigned index)
+{
+	/* Read like an SMS: ib_process hands status reports to the outbox
+	 * and the read is deleted afterwards. */
+	ib_sms_stored(user, m, mem, index);
+}
+
+static void ib_storage_full(void *user, struct modem *m)
+{
+	ib_sweep(user, m);
+}
+
+/* --- incomplete sets ------------------------------------------------------- */
+
+static void ib_expire(struct inbox *ib)
+{
+	struct store_inbox_set *sets = NULL;
+	int64_t older = store_now_ms() - ib->cfg->outbox.incomplete_timeout * 1000;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = store_tx_begin(ib->store);
+
+	if (rc == 0)
+		rc = store_inbox_expire(ib->store, older, &sets, &n);
+	if (rc == 0 && n)
+		ids = calloc(n, sizeof(*ids));
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = store_sms_receive(ib->store, sets[i].sender, sets[i].text,
+				       true, ib_account(ib, sets[i].sender),
+				       ids ? &ids[i] : NULL);
+	if (rc == 0)
+		rc = store_tx_commit(ib->store);
+	else if (store_in_tx(ib->store))
+		store_tx_rollback(ib->store);
+	if (rc < 0)
+		log_err("inbox: cannot keep incomplete SMS: %s", strerror(-rc));
+	for (size_t i = 0; rc == 0 && ids && i < n; i++)
+		ib_announce(ib, ids[i], sets[i].sender, true, 0);
+	free(ids);
+	store_inbox_sets_free(sets, n);
+}
+
+static void ib_expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	ib_expire(w->data);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+struct inbox *inbox_new(struct ev_loop *loop, struct store *store,
+			struct ctl_server *ctl, struct pool *pool,
+			struct outbox *outbox, const struct config *cfg,
+			char *err, size_t errlen)
+{
+	struct inbox *ib = calloc(1, sizeof(*ib));
+	struct pool_listener l = {
+		.state_changed = ib_state,
+		.sms_stored = ib_sms_stored,
+		.sms_direct = ib_sms_direct,
+		.report_stored = ib_report_stored,
+		.storage_full = ib_storage_full,
+	};
+
+	if (!ib) {
+		snprintf(err, errlen, "inbox: out of memory");
+		return NULL;
+	}
+	ib->loop = loop;
+	ib->store = store;
+	ib->ctl = ctl;
+	ib->pool = pool;
+	ib->outbox = outbox;
+	ib->cfg = cfg;
+	l.user = ib;
+	if (pool_listen(pool, &l) < 0) {
+		snprintf(err, errlen, "inbox: too many pool listeners");
+		free(ib);
+		return NULL;
+	}
+	ev_timer_init(&ib->expire_timer, ib_expire_cb, 5., IB_EXPIRE_EVERY);
+	ib->expire_timer.data = ib;
+	ev_timer_start(loop, &ib->expire_timer);
+	return ib;
+}
+
+void inbox_free(struct inbox *ib)
+{
+	if (!ib)
+		return;
+	ev_timer_stop(ib->loop, &ib->expire_timer);
+	free(ib);
+}
+
+void inbox_set_config(struct inbox *ib, const struct config *cfg)
+{
+	ib->cfg = cfg;
+}
+
+void inbox_set_account_lookup(struct inbox *ib, inbox_account_fn fn, void *ctx)
+{
+	ib->account_fn = fn;
+	ib->account_ctx = ctx;
+}

@@ -79,13 +79,30 @@ struct pdu_sms {
 	enum pdu_lang lang_single;  /* from UDH IE 0x24 */
 	enum pdu_lang lang_locking; /* from UDH IE 0x25 */
 	bool has_udh;
+	bool has_ud;               /* false only for a status report
+				      without TP-UD (no TP-PI UDL bit) */
+	unsigned validity_min;     /* submit: relative TP-VP in minutes;
+				      0 when absent or not relative */
 	char text[PDU_TEXT_MAX];   /* UTF-8 text (gsm7, ucs2); "" for 8-bit */
 	uint8_t data[PDU_DATA_MAX];/* user data without UDH (8-bit) */
 	size_t data_len;
 };
 
-/* Decodes `hex` (SMSC prefix first). Returns 0, or -EINVAL with the reason
- * in err (e.g. "user data: UDL 200 exceeds 160 septets"). */
+/* Decodes `hex` (SMSC prefix first, upper or lower case, up to
+ * PDU_HEX_MAX digits). Returns 0, or -EINVAL with the reason in err
+ * (e.g. "user data: UDL 200 exceeds 160 septets"); *out is untouched on
+ * failure; err may be NULL. Rules worth knowing:
+ *  - reserved or compressed DCS, reserved TP-MTI, BCD garbage in a time
+ *    stamp or a number, truncation anywhere, UDHL past UDL, a known IE
+ *    with the wrong length, an odd UCS-2 octet count: errors;
+ *  - unknown IEs are skipped; a concatenation IE with seq 0 or seq > total
+ *    is ignored (concat.present false), as TS 23.040 9.2.3.24.1 says;
+ *  - a shift table this codec lacks (e.g. Turkish) reads as the default
+ *    table; undefined escape codes read as the main table's character;
+ *  - two-digit years 90..99 are 1990s, 00..89 are 2000s;
+ *  - octets after the user data are ignored;
+ *  - a status report's TP-PI is honoured (its UD decoded when announced);
+ *    with no TP-PI, has_ud is false. */
 int pdu_decode_hex(const char *hex, struct pdu_sms *out, char *err, size_t errlen);
 /* Same on raw bytes; has_smsc false when buf starts at the first TPDU octet. */
 int pdu_decode(const uint8_t *buf, size_t len, bool has_smsc,
@@ -100,10 +117,15 @@ struct pdu_plan {
 	unsigned units;              /* septets (gsm7) or UTF-16 units (ucs2) */
 };
 
-/* Chooses the cheapest correct encoding (fewest parts; ties prefer the
- * default alphabet without shift tables). allow_shift=false forbids
- * national language tables. Returns 0, -EINVAL (invalid UTF-8) or -E2BIG
- * (more than 255 parts). */
+/* Chooses the cheapest correct encoding: fewest parts, counting the UDH
+ * (3 octets per shift-table IE, 5 for an 8-bit reference concatenation IE)
+ * and never splitting an escape pair or a surrogate pair. Ties go, in this
+ * order, to: the default alphabet, Spanish single shift, Portuguese single
+ * shift, Portuguese locking shift, locking + single combinations, UCS-2 —
+ * so accented text stays 7-bit when a table allows it. allow_shift=false
+ * forbids national language tables. pdu_encode_submit() plans the same
+ * way but with its own reference size. Returns 0, -EINVAL (invalid UTF-8)
+ * or -E2BIG (more than 255 parts). */
 int pdu_plan_text(const char *utf8, bool allow_shift, struct pdu_plan *plan);
 
 /* One encoded part, exactly what AT+CMGS=<tpdu_len> takes. */
@@ -115,7 +137,9 @@ struct pdu_part {
 struct pdu_submit_opts {
 	const char *to;          /* "+34600111222" or national "600111222" */
 	bool srr;                /* request a status report */
-	unsigned validity_min;   /* relative validity in minutes; 0: no TP-VP */
+	unsigned validity_min;   /* relative validity in minutes, rounded up to
+				    the next TP-VP step (5 min .. 63 weeks;
+				    more is -EINVAL); 0: no TP-VP */
 	int msg_class;           /* -1 none, 0 (flash) .. 3 */
 	bool allow_shift;        /* national language shift tables allowed */
 	uint16_t ref;            /* concatenation reference (multipart only) */
@@ -125,6 +149,9 @@ struct pdu_submit_opts {
 
 /* Encodes UTF-8 text as 1..n SMS-SUBMIT PDUs into parts[0..max_parts).
  * Never splits an escape sequence or a surrogate pair across parts.
+ * `to` is '+' and up to 20 digits (TON/NPI 0x91) or digits alone (0x81);
+ * '*' and '#' are allowed. Multipart messages carry the concatenation IE
+ * (ref16: IE 0x08 with opts->ref, else IE 0x00 with its low octet).
  * Returns the number of parts (> 0) or -EINVAL / -E2BIG / -ENOSPC
  * (max_parts too small) with the reason in err. */
 int pdu_encode_submit(const char *utf8, const struct pdu_submit_opts *opts,
@@ -132,8 +159,10 @@ int pdu_encode_submit(const char *utf8, const struct pdu_submit_opts *opts,
 		      char *err, size_t errlen);
 
 /* For the simulated modem and tests: SMS-DELIVER from `from` (international
- * with '+', national, or alphanumeric text), possibly multipart. smsc may be
- * NULL ("00" prefix). Same return convention as pdu_encode_submit. */
+ * with '+', national, or else alphanumeric: up to 11 septets of the default
+ * alphabet, TON 5), possibly multipart. smsc may be NULL ("00" prefix);
+ * scts.year must be 1990..2089. Same return convention as
+ * pdu_encode_submit. */
 struct pdu_deliver_opts {
 	const char *from;
 	const char *smsc;
@@ -147,7 +176,8 @@ int pdu_encode_deliver(const char *utf8, const struct pdu_deliver_opts *opts,
 		       struct pdu_part *parts, size_t max_parts,
 		       char *err, size_t errlen);
 
-/* For the simulated modem and tests: one SMS-STATUS-REPORT. */
+/* For the simulated modem and tests: one SMS-STATUS-REPORT (no TP-PI).
+ * Returns 0 or -EINVAL with the reason in err. */
 int pdu_encode_status_report(uint8_t mr, const char *recipient,
 			     const struct pdu_time *scts,
 			     const struct pdu_time *discharge, uint8_t status,
@@ -156,7 +186,9 @@ int pdu_encode_status_report(uint8_t mr, const char *recipient,
 
 /* TP-ST meaning (TS 23.040 9.2.3.15), e.g. "received by the SME". */
 const char *pdu_status_text(uint8_t status);
-/* TP-ST class: 0 delivered, 1 still trying (temporary), 2 failed. */
+/* TP-ST class: 0 delivered, 1 still trying (temporary), 2 failed
+ * (permanent errors, and temporary ones the SC gave up on; values with
+ * bit 7 set are reserved and count as failed). */
 enum pdu_status_class { PDU_ST_DELIVERED, PDU_ST_PENDING, PDU_ST_FAILED };
 enum pdu_status_class pdu_status_class(uint8_t status);
 

@@ -66,14 +66,8 @@ static void on_state(void *user, struct modem *m, enum modem_state from,
 {
 	struct pool_entry *e = user;
 	struct pool *p = e->pool;
-	enum log_level lvl = to == MODEM_READY ? LOG_LVL_INFO : LOG_LVL_NOTICE;
 
-	if (to == MODEM_PIN_REJECTED || to == MODEM_PUK_LOCKED ||
-	    to == MODEM_NO_SIM || to == MODEM_GONE)
-		lvl = LOG_LVL_WARN;
-	log_write(lvl, "modem %s: %s -> %s (%s)", e->name,
-		  modem_state_name(from), modem_state_name(to),
-		  reason ? reason : "");
+	/* The driver logs the transition; subscribers hear it here. */
 	ctl_broadcast_event(p->ctl, "modem.state",
 			    json_pack("{s:s, s:s, s:s, s:s}", "modem", e->name,
 				      "from", modem_state_name(from), "state",

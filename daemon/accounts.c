@@ -622,10 +622,14 @@ static int invite_one(struct accounts *a, struct ctl_req *req,
 		store_tx_rollback(a->store);   /* the savepoint only */
 		return r;
 	}
-	log_info("accounts: invited %s (account %lld) by uid %ld",
-		 log_phone(LOG_LVL_INFO, phone, (char[LOG_PHONE_MAX]){ 0 }),
-		 (long long)res->account_id, (long)ctl_req_peer_uid(req));
-	return store_tx_commit(a->store);
+	r = store_tx_commit(a->store);
+	if (r == 0)
+		log_info("accounts: invited %s (account %lld) by uid %ld",
+			 log_phone(LOG_LVL_INFO, phone,
+				   (char[LOG_PHONE_MAX]){ 0 }),
+			 (long long)res->account_id,
+			 (long)ctl_req_peer_uid(req));
+	return r;
 }
 
 static bool phone_profiles_on(struct accounts *a, struct ctl_req *req)

@@ -779,7 +779,6 @@ static void urc_ciev(const struct at_result *res, void *ud)
 		emit_storage_full(m);
 }
 
-
 /* A boot line once the modem was set up: it rebooted on its own (power
  * dip, watchdog) and forgot PDU mode, storage and indications. */
 static void urc_boot(const struct at_result *res, void *ud)
@@ -837,6 +836,7 @@ static void on_trace(enum at_trace what, const char *data, size_t len,
 }
 
 /* --- port, reset, re-open ------------------------------------------------- */
+
 static int port_open(struct modem *m, char *err, size_t errlen);
 
 static void reopen(struct modem *m)
@@ -851,7 +851,7 @@ static void reopen(struct modem *m)
 	}
 	/* The first failure says why; the rest repeat it at debug. */
 	log_write(m->reopen_tries++ ? LOG_LVL_DEBUG : LOG_LVL_INFO,
-		  "modem %s: cannot open: %s; retrying every %.1f s or less",
+		  "modem %s: cannot open: %s; retrying, backing off to %.0f s",
 		  m->info.name, err, m->cfg.reopen_max);
 	m->backoff =
 	    delay * 2 < m->cfg.reopen_max ? delay * 2 : m->cfg.reopen_max;
@@ -944,7 +944,8 @@ void modem_reset_begin(struct modem *m, const char *why)
 {
 	modem_timer_stop(m);
 	m->setup_done = false;
-	at_chat_cancel_all(m->chat);
+	if (m->chat)
+		at_chat_cancel_all(m->chat);
 	send_abort(m, "modem reset");
 	ops_abort(m, -ETIMEDOUT);
 	m->reset_i = 0;
@@ -986,9 +987,9 @@ bool modem_quirk_attach(struct modem *m, const struct modem_quirks *q)
 }
 
 /* Tier a knobs of q: its noise swallowed, its boot lines watched, its
- * finals known. With `all`
- * (driver=auto, family not known yet) its signal and memory-full URCs are
- * swallowed too, so that they cannot pollute the identity answers. */
+ * finals known. With `all` (driver=auto, family not known yet) its signal
+ * and memory-full URCs are swallowed too, so that they cannot pollute the
+ * identity answers. */
 static bool quirk_knobs(struct modem *m, const struct modem_quirks *q, bool all)
 {
 	bool ok = true;
@@ -1112,8 +1113,10 @@ int modem_config_check(const struct modem_config *cfg, char *err,
 	    cfg->health_interval < 0 || cfg->network_poll < 0 ||
 	    cfg->reopen_min < 0 || cfg->reopen_max < 0)
 		return bad(err, errlen, "timeouts: negative");
-	if (cfg->pin && strspn(cfg->pin, "0123456789") != strlen(cfg->pin))
-		return bad(err, errlen, "pin: digits only");
+	if (cfg->pin && *cfg->pin &&
+	    (strspn(cfg->pin, "0123456789") != strlen(cfg->pin) ||
+	     strlen(cfg->pin) < 4 || strlen(cfg->pin) > 8))
+		return bad(err, errlen, "pin: 4 to 8 digits");
 	return 0;
 }
 
@@ -1238,17 +1241,26 @@ int modem_start(struct modem *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* SMSC length octet first, then exactly tpdu_len octets. */
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* SMSC length octet first, then exactly tpdu_len octets; hex only. */
 static bool pdu_hex_valid(const char *hex, unsigned tpdu_len)
 {
 	size_t n = strnlen(hex, PDU_HEX_MAX);
-	unsigned smsc;
 
-	if (n < 4 || n >= PDU_HEX_MAX || n % 2 || tpdu_len == 0 ||
-	    strspn(hex, "0123456789abcdefABCDEF") != n ||
-	    sscanf(hex, "%2x", &smsc) != 1)
+	if (n < 4 || n >= PDU_HEX_MAX || n % 2 || tpdu_len == 0)
 		return false;
-	return n / 2 == 1 + smsc + tpdu_len;
+	for (size_t i = 0; i < n; i++)
+		if (hexval(hex[i]) < 0)
+			return false;
+	return n / 2 == 1 + (unsigned)(hexval(hex[0]) * 16 + hexval(hex[1])) +
+			       tpdu_len;
 }
 
 static void send_cb(const struct at_result *res, void *ud)

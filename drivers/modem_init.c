@@ -10,23 +10,6 @@
 #include "daemon/log.h"
 #include "drivers/modem_priv.h"
 
-/* Copies s[0..len) into out, trimmed of blanks at both ends. */
-static void copy_trim(char *out, size_t outlen, const char *s, size_t len)
-{
-	while (len && isspace((unsigned char)*s)) {
-		s++;
-		len--;
-	}
-	while (len && isspace((unsigned char)s[len - 1]))
-		len--;
-	if (len >= outlen)
-		len = outlen - 1;
-	memcpy(out, s, len);
-	out[len] = '\0';
-}
-
-/* --- initialisation ------------------------------------------------------- */
-
 enum step_rc {
 	STEP_NEXT,  /* go on with the next step */
 	STEP_AGAIN, /* run this step again now (it picked another command) */
@@ -49,6 +32,21 @@ struct init_step {
 };
 
 static void step_run(struct modem *m);
+
+/* Copies s[0..len) into out, trimmed of blanks at both ends. */
+static void copy_trim(char *out, size_t outlen, const char *s, size_t len)
+{
+	while (len && isspace((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	while (len && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+}
 
 static enum step_rc done_sync(struct modem *m, const struct at_result *res)
 {
@@ -94,24 +92,26 @@ static void ident_copy(const struct at_result *res, const char *prefix,
 	}
 }
 
+/* ATI's lines joined with " / " (truncated to fit), for detection. */
 static enum step_rc done_ati(struct modem *m, const struct at_result *res)
 {
 	size_t used = 0;
 
 	m->ati[0] = '\0';
-	for (size_t i = 0; res_ok(res) && i < res->n_lines; i++)
+	for (size_t i = 0; res_ok(res) && i < res->n_lines; i++) {
 		used += (size_t)snprintf(m->ati + used, sizeof(m->ati) - used,
 					 "%s%s", i ? " / " : "",
 					 res->lines[i].text);
-	if (used >= sizeof(m->ati))
-		m->ati[sizeof(m->ati) - 1] = '\0';
+		if (used >= sizeof(m->ati) - 1)
+			break;
+	}
 	return STEP_NEXT;
 }
 
 #define IDENT_DONE(fn, prefix, field)                                        \
 	static enum step_rc fn(struct modem *m, const struct at_result *res) \
 	{                                                                    \
-		if (res_ok(res))                                              \
+		if (res_ok(res))                                             \
 			ident_copy(res, prefix, m->info.field,               \
 				   sizeof(m->info.field));                   \
 		return STEP_NEXT;                                            \
@@ -120,7 +120,6 @@ IDENT_DONE(done_cgmi, "+CGMI:", manufacturer)
 IDENT_DONE(done_cgmm, "+CGMM:", model)
 IDENT_DONE(done_cgmr, "+CGMR:", revision)
 IDENT_DONE(done_cgsn, "+CGSN:", imei)
-
 
 /* Not a command: picks the family (driver=auto looks at +CGMI and ATI),
  * and queues its extra init commands, whose errors do not matter. */
@@ -133,12 +132,9 @@ static bool build_vendor(struct modem *m, char *buf, size_t len)
 	(void)len;
 	if (!q)
 		q = quirks_detect(m->info.manufacturer, m->ati);
-	if (q != m->quirks || !m->info.driver ||
-	    strcmp(m->info.driver, "auto") == 0)
-		log_info("modem %s: %s %s (revision %s): %s driver%s",
-			 m->info.name, m->info.manufacturer, m->info.model,
-			 m->info.revision, q->name,
-			 m->forced ? "" : ", detected");
+	log_info("modem %s: %s %s (revision %s): %s driver%s", m->info.name,
+		 m->info.manufacturer, m->info.model, m->info.revision, q->name,
+		 m->forced ? "" : ", detected");
 	m->quirks = q;
 	m->info.driver = q->name;
 	if (!modem_quirk_attach(m, q))
@@ -403,7 +399,7 @@ static enum step_rc done_cpms(struct modem *m, const struct at_result *res)
 	int used, total;
 
 	if (!res_ok(res)) {
-		if (++m->tries < OPTIONAL_TRIES)
+		if (m->tries + 1 < OPTIONAL_TRIES) /* step_retry counts */
 			return STEP_RETRY;
 		log_warn("modem %s: storage %s refused (%s); keeping the "
 			 "modem's", m->info.name, modem_pref_storage(m),

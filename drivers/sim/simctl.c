@@ -48,17 +48,31 @@ static int op_inject(struct simctl *c, json_t *req, json_t *res, char *err,
 	const char *from = json_string_value(json_object_get(req, "from"));
 	const char *text = json_string_value(json_object_get(req, "text"));
 	json_t *cls = json_object_get(req, "class");
+	json_t *ref = json_object_get(req, "ref");
+	json_t *only = json_object_get(req, "only");
+	uint64_t mask = 0;
+	size_t i;
+	json_t *v;
 	int n;
 
 	if (!from || !text) {
 		snprintf(err, errlen, "inject needs \"from\" and \"text\"");
 		return -1;
 	}
+	/* "only": [1, 3] delivers parts 1 and 3 of the set. */
+	json_array_foreach(only, i, v) {
+		json_int_t seq = json_integer_value(v);
+
+		if (seq >= 1 && seq <= 64)
+			mask |= UINT64_C(1) << (seq - 1);
+	}
 	n = simmodem_inject(c->m, from, text,
 			    json_is_true(json_object_get(req, "shift")),
 			    json_is_integer(cls) ? (int)json_integer_value(cls)
 						 : -1,
-			    err, errlen);
+			    json_is_integer(ref) ? (int)json_integer_value(ref)
+						 : -1,
+			    mask, err, errlen);
 	if (n < 0)
 		return -1;
 	json_object_set_new(res, "parts", json_integer(n));

@@ -140,7 +140,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	       in->start + in->v[in->next].at <= ev_now(in->loop) + 1e-3) {
 		s = &in->v[in->next++];
 		if (simmodem_inject(in->m, s->from, s->text, s->shift,
-				    s->msg_class, err, sizeof(err)) < 0)
+				    s->msg_class, -1, 0, err, sizeof(err)) < 0)
 			log_warn("inbound SMS #%zu not injected: %s", in->next,
 				 err);
 	}

@@ -780,12 +780,14 @@ static void on_send_timer(struct ev_loop *loop, ev_timer *w, int revents)
 /* --- the rest of the API ------------------------------------------------- */
 
 int simmodem_inject(struct simmodem *m, const char *from, const char *text,
-		    bool allow_shift, int msg_class, char *err, size_t errlen)
+		    bool allow_shift, int msg_class, int ref, uint64_t only,
+		    char *err, size_t errlen)
 {
 	int rc;
 
 	simmodem_enter(m);
-	rc = simsms_inject(m, from, text, allow_shift, msg_class, err, errlen);
+	rc = simsms_inject(m, from, text, allow_shift, msg_class, ref, only,
+			   err, errlen);
 	simmodem_leave(m);
 	return rc;
 }

@@ -131,8 +131,12 @@ void simmodem_input(struct simmodem *m, const char *buf, size_t len);
  * per part) for delivery as CNMI says, as soon as the modem is on,
  * registered and answering. Returns the number of parts, or -EINVAL /
  * -E2BIG / -ENOMEM with the reason in err. */
+/* ref: the concatenation reference to use (-1: the next one); only: a bit
+ * mask of the parts to deliver (bit 0 = part 1; 0: all), so that tests
+ * can deliver a set in pieces. */
 int simmodem_inject(struct simmodem *m, const char *from, const char *text,
-		    bool allow_shift, int msg_class, char *err, size_t errlen);
+		    bool allow_shift, int msg_class, int ref, uint64_t only,
+		    char *err, size_t errlen);
 
 /* Writes one raw URC line now (if powered and not hung). */
 void simmodem_urc_line(struct simmodem *m, const char *line);

@@ -225,7 +225,8 @@ struct sim_res simsms_cnma(struct simmodem *m);
 void simsms_power_off(struct simmodem *m);
 void simsms_free(struct simmodem *m);
 int simsms_inject(struct simmodem *m, const char *from, const char *text,
-		  bool allow_shift, int msg_class, char *err, size_t errlen);
+		  bool allow_shift, int msg_class, int ref, uint64_t only,
+		  char *err, size_t errlen);
 
 /* simcmds.c: runs one parsed command. */
 struct sim_res simcmds_run(struct simmodem *m, const struct simparse_cmd *c);

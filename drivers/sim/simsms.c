@@ -377,12 +377,14 @@ static void on_report(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int simsms_inject(struct simmodem *m, const char *from, const char *text,
-		  bool allow_shift, int msg_class, char *err, size_t errlen)
+		  bool allow_shift, int msg_class, int ref, uint64_t only,
+		  char *err, size_t errlen)
 {
 	struct pdu_deliver_opts o = {
 		.from = from, .smsc = m->smsc[0] ? m->smsc : NULL,
 		.scts = time_now(), .allow_shift = allow_shift,
-		.ref = m->next_ref, .msg_class = msg_class,
+		.ref = ref >= 0 ? (uint16_t)ref : m->next_ref,
+		.msg_class = msg_class,
 	};
 	struct pdu_part *parts = calloc(255, sizeof(*parts));
 	int n;
@@ -392,9 +394,11 @@ int simsms_inject(struct simmodem *m, const char *from, const char *text,
 		return -ENOMEM;
 	}
 	n = pdu_encode_deliver(text, &o, parts, 255, err, errlen);
-	if (n > 1)
+	if (n > 1 && ref < 0)
 		m->next_ref = (uint16_t)(m->next_ref % 255 + 1);
 	for (int i = 0; i < n; i++) {
+		if (only && (i >= 64 || !(only & (UINT64_C(1) << i))))
+			continue;
 		if (mt_push(m, false, parts[i].hex, parts[i].tpdu_len) < 0) {
 			snprintf(err, errlen, "out of memory");
 			n = -ENOMEM;

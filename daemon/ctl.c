@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/acl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1173,6 +1174,42 @@ static int sock_clear_path(const struct sockaddr_un *sa, char *err,
 	return 0;
 }
 
+static void acl_perm(mode_t bits, char out[4])
+{
+	out[0] = bits & 4 ? 'r' : '-';
+	out[1] = bits & 2 ? 'w' : '-';
+	out[2] = bits & 1 ? 'x' : '-';
+	out[3] = '\0';
+}
+
+/* The node has one group (the admins'); the portal's group gets the same
+ * access through a POSIX ACL entry, so both can connect while everyone
+ * else cannot. Roles still come from SO_PEERCRED: reaching the socket
+ * grants nothing by itself. */
+static int sock_grant_portal(struct ctl_server *s, const char *path,
+			     gid_t node_gid)
+{
+	gid_t portal = s->opts.portal_gid;
+	char u[4], g[4], o[4], text[128];
+	acl_t acl;
+	int rc;
+
+	if (portal == CTL_NO_GID || portal == node_gid ||
+	    (s->opts.mode & 0070) == 0)
+		return 0;
+	acl_perm((s->opts.mode >> 6) & 7, u);
+	acl_perm((s->opts.mode >> 3) & 7, g);
+	acl_perm(s->opts.mode & 7, o);
+	snprintf(text, sizeof(text), "u::%s,g::%s,g:%u:%s,m::%s,o::%s", u, g,
+		 (unsigned)portal, g, g, o);
+	acl = acl_from_text(text);
+	if (!acl)
+		return -1;
+	rc = acl_set_file(path, ACL_TYPE_ACCESS, acl);
+	acl_free(acl);
+	return rc;
+}
+
 /* Permissions go on before listen(): until then connect() is refused, so
  * nobody slips in while the mode is still the umask's. */
 static int sock_listen(struct ctl_server *s, const struct sockaddr_un *sa,
@@ -1190,6 +1227,9 @@ static int sock_listen(struct ctl_server *s, const struct sockaddr_un *sa,
 		goto fail_bound;
 	what = "chown";
 	if (gid != CTL_NO_GID && chown(sa->sun_path, (uid_t)-1, gid) < 0)
+		goto fail_bound;
+	what = "setfacl";
+	if (sock_grant_portal(s, sa->sun_path, gid) < 0)
 		goto fail_bound;
 	what = "stat";
 	if (stat(sa->sun_path, &st) < 0)

@@ -107,7 +107,7 @@ struct modem_events {
 	void (*state_changed)(void *user, struct modem *m,
 			      enum modem_state from, enum modem_state to,
 			      const char *reason);
-	/* +CMTI: "SM",3 — an SMS was stored; read it, commit it, delete it. */
+	/* +CMTI: "SM",3: an SMS was stored; read it, commit it, delete it. */
 	void (*sms_stored)(void *user, struct modem *m, const char *mem,
 			   unsigned index);
 	/* +CMT: an SMS routed straight to us (PDU hex, SMSC prefix first).
@@ -116,7 +116,7 @@ struct modem_events {
 	/* +CDS: a status report routed straight to us (PDU hex). */
 	void (*report_direct)(void *user, struct modem *m,
 			      const char *pdu_hex);
-	/* +CDSI: "SR",2 — a status report was stored. */
+	/* +CDSI: "SR",2: a status report was stored. */
 	void (*report_stored)(void *user, struct modem *m, const char *mem,
 			      unsigned index);
 	/* +CMS ERROR: 322 or a vendor "memory full" URC: sweep the storage. */

@@ -18,6 +18,7 @@
 struct transport {
 	int fd;
 	struct sp_port *sp;  /* NULL when opened with termios (a pty) */
+	bool excl;           /* we set TIOCEXCL (and clear it on close) */
 	char path[PATH_MAX]; /* what was opened */
 };
 
@@ -258,19 +259,20 @@ static int usb_resolve(const char *spec, char *path, size_t pathlen,
 
 /* Takes the port for us alone: flock (holds against root too, and against
  * a second open in this process) then TIOCEXCL (refuses other openers). */
-static int lock_port(int fd, const char *path, char *err, size_t errlen)
+static int lock_port(struct transport *t, char *err, size_t errlen)
 {
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(t->fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			return fail(err, errlen, -EBUSY,
 				    "%s: port is in use by another process "
-				    "(another smsgwd?)", path);
-		return fail(err, errlen, -errno, "%s: flock: %s", path,
+				    "(another smsgwd?)", t->path);
+		return fail(err, errlen, -errno, "%s: flock: %s", t->path,
 			    strerror(errno));
 	}
-	if (ioctl(fd, TIOCEXCL) < 0)
-		return fail(err, errlen, -errno, "%s: TIOCEXCL: %s", path,
+	if (ioctl(t->fd, TIOCEXCL) < 0)
+		return fail(err, errlen, -errno, "%s: TIOCEXCL: %s", t->path,
 			    strerror(errno));
+	t->excl = true;
 	return 0;
 }
 
@@ -314,7 +316,7 @@ static int open_termios(struct transport *t, speed_t speed,
 	if (!isatty(t->fd))
 		return fail(err, errlen, -ENOTTY, "%s: not a terminal",
 			    t->path);
-	rc = lock_port(t->fd, t->path, err, errlen);
+	rc = lock_port(t, err, errlen);
 	if (rc)
 		return rc;
 	rc = termios_setup(t->fd, speed, flow);
@@ -377,14 +379,18 @@ static int open_sp(struct transport *t, int baud, enum transport_flow flow,
 	    fcntl(t->fd, F_SETFD, FD_CLOEXEC) < 0)
 		return fail(err, errlen, -errno, "%s: fcntl: %s", t->path,
 			    strerror(errno));
-	rc = lock_port(t->fd, t->path, err, errlen);
+	rc = lock_port(t, err, errlen);
 	if (rc)
 		return rc;
-	if (sp_setup(t->sp, baud, flow))
-		return fail(err, errlen, -EIO,
-			    "%s: cannot set %d baud 8N1 flow %s: %s", t->path,
-			    baud, transport_flow_name(flow),
-			    sp_last_error_message());
+	if (sp_setup(t->sp, baud, flow)) {
+		char *why = sp_last_error_message();
+
+		rc = fail(err, errlen, -EIO,
+			  "%s: cannot set %d baud 8N1 flow %s: %s", t->path,
+			  baud, transport_flow_name(flow), why ? why : "?");
+		sp_free_error_message(why);
+		return rc;
+	}
 	return 0;
 }
 
@@ -450,8 +456,9 @@ void transport_close(struct transport *t)
 		return;
 	/* TIOCEXCL outlives our fd while anyone else holds the tty open (the
 	 * simulator keeps its slave end): clear it, or our own re-open after
-	 * a reset would be refused. */
-	if (t->fd >= 0)
+	 * a reset would be refused. Only ours: a refused open must not undo
+	 * the exclusivity of the process that holds the port. */
+	if (t->excl)
 		ioctl(t->fd, TIOCNXCL);
 	if (t->sp) {
 		/* sp_close closes the fd (and so drops the flock). */

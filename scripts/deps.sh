@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config
 libserialport-dev libsqlite3-dev libsodium-dev libev-dev libjansson-dev
-libinih-dev libcmocka-dev
+libinih-dev libcmocka-dev libacl1-dev
 clang python3 sqlite3 gammu python3-gammu"
 
 missing=""

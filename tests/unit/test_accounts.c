@@ -771,7 +771,8 @@ static void test_login(void **state)
 	assert_int_equal(json_object_size(r), 2);
 	json_decref(r);
 
-	for (int i = 0; i < 3; i++) {
+	/* best of 5 each, alternating, to damp the neighbours' noise */
+	for (int i = 0; i < 5; i++) {
 		t0 = now_s();
 		e1 = call(f, "account.login", login_args("+34600111222", "nope-nope"));
 		double dt = now_s() - t0;

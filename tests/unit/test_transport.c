@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -109,9 +110,13 @@ static void test_exclusive(void **state)
 	struct transport *a = NULL, *b = NULL;
 	struct pty p;
 	char err[TRANSPORT_ERR_MAX];
+	int excl = 0, other;
 
 	(void)state;
 	pty_open(&p);
+	/* Another holder of the slave, like the simulator's own fd. */
+	other = open(p.path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(other >= 0);
 	assert_int_equal(transport_open(p.path, 0, TRANSPORT_FLOW_NONE, &a, err,
 					sizeof(err)), 0);
 	/* A second smsgwd (here: a second open) is refused, by name. */
@@ -120,11 +125,17 @@ static void test_exclusive(void **state)
 	assert_null(b);
 	assert_non_null(strstr(err, p.path));
 	assert_non_null(strstr(err, "in use"));
+	/* The refused open left the holder's TIOCEXCL alone. */
+	assert_int_equal(ioctl(transport_fd(a), TIOCGEXCL, &excl), 0);
+	assert_int_equal(excl, 1);
 	transport_close(a);
 	/* Closing releases it (TIOCEXCL cleared, lock dropped). */
+	assert_int_equal(ioctl(other, TIOCGEXCL, &excl), 0);
+	assert_int_equal(excl, 0);
 	assert_int_equal(transport_open(p.path, 0, TRANSPORT_FLOW_NONE, &b, err,
 					sizeof(err)), 0);
 	transport_close(b);
+	close(other);
 	close(p.master);
 }
 

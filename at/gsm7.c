@@ -2,7 +2,6 @@
 #include "at/gsm7.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Reverse lookup entry: code point -> septet, sorted by code point. */

@@ -327,19 +327,51 @@ static void ob_retry(struct outbox *ob, struct ob_modem *om, const char *error)
 	ob_job_end(om);
 }
 
-static void ob_sent_all(struct outbox *ob, struct ob_modem *om)
+/* Commits a part's message reference; for the last part, the SMS's 'sent'
+ * in the same transaction (one fsync for both). */
+static int ob_record_part(struct outbox *ob, struct ob_job *job,
+			  const struct store_part *part, struct modem *m, int mr)
+{
+	bool last = job->part + 1 >= job->sms.nparts;
+	int rc = last ? store_tx_begin(ob->store) : 0;
+
+	if (rc < 0)
+		return rc;
+	rc = store_part_sent(ob->store, job->sms.id, part->seq, modem_name(m),
+			     mr, store_now_ms());
+	if (!last)
+		return rc;
+	if (rc == 0) {
+		rc = store_sms_sent(ob->store, job->sms.id);
+		if (rc == -EINVAL)
+			rc = 0; /* reports made it delivered/failed already */
+	}
+	if (rc == 0)
+		return store_tx_commit(ob->store);
+	store_tx_rollback(ob->store);
+	return rc;
+}
+
+/* The SMS's last part is committed: tell subscribers, free the job. */
+static void ob_sent_done(struct outbox *ob, struct ob_modem *om)
 {
 	struct store_sms *s = &om->job->sms;
-	int rc = store_sms_sent(ob->store, s->id);
 
-	if (rc < 0 && rc != -EINVAL)
-		log_err("outbox: sms %lld: cannot mark sent: %s",
-			(long long)s->id, strerror(-rc));
 	ctl_broadcast_event(ob->ctl, "sms.sent",
 			    json_pack("{s:I, s:s, s:i}", "id", (json_int_t)s->id,
 				      "modem", modem_name(om->modem), "parts",
 				      (int)s->nparts));
 	ob_job_end(om);
+}
+
+static void ob_sent_resumed(struct outbox *ob, struct ob_modem *om)
+{
+	int rc = store_sms_sent(ob->store, om->job->sms.id);
+
+	if (rc < 0 && rc != -EINVAL)
+		log_err("outbox: sms %lld: cannot mark sent: %s",
+			(long long)om->job->sms.id, strerror(-rc));
+	ob_sent_done(ob, om);
 }
 
 static void ob_on_sent(void *user, struct modem *m,
@@ -360,8 +392,8 @@ static void ob_on_sent(void *user, struct modem *m,
 		return;
 	}
 	struct store_part *part = &job->sms.parts[job->part];
-	int rc = store_part_sent(ob->store, job->sms.id, part->seq,
-				 modem_name(m), res->mr, store_now_ms());
+	int rc = ob_record_part(ob, job, part, m, res->mr);
+
 	if (rc < 0) {
 		/* Stop here: the next start resumes after the last recorded
 		 * part, so only this part may go twice. */
@@ -375,7 +407,7 @@ static void ob_on_sent(void *user, struct modem *m,
 	part->mr = res->mr;
 	job->part++;
 	if (job->part >= job->sms.nparts)
-		ob_sent_all(ob, om);
+		ob_sent_done(ob, om);
 	else
 		ob_job_send(ob, om);
 	outbox_kick(ob);
@@ -426,7 +458,7 @@ static int ob_job_start(struct outbox *ob, struct ob_modem *om)
 	job->part = job->sms.next_part;
 	om->job = job;
 	if (job->part >= job->sms.nparts)
-		ob_sent_all(ob, om); /* resumed after the last part's commit */
+		ob_sent_resumed(ob, om); /* crashed after the last part's mr */
 	else
 		ob_job_send(ob, om);
 	return 0;

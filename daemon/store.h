@@ -208,7 +208,9 @@ int store_sms_next_due(struct store *s, int64_t now, struct store_sms *out);
 /* Earliest next_attempt_at among queued SMS (to arm a timer), or -ENOENT. */
 int store_sms_next_attempt(struct store *s, int64_t *at);
 
-/* queued (or resumed sending) -> sending on `modem`; attempts + 1.
+/* queued (or resumed sending) -> sending on `modem`; attempts + 1. Its
+ * own commit is not fsynced (a crash resumes a queued and a sending SMS
+ * alike); the next durable commit carries it.
  * -ENOENT when no outbound SMS with that id is queued or sending. */
 int store_sms_mark_sending(struct store *s, int64_t id, const char *modem);
 

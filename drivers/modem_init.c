@@ -180,7 +180,7 @@ static void pin_cb(const struct at_result *res, void *ud)
 		modem_timer_start(m, PIN_SETTLE_S, step_run);
 		return;
 	}
-	if (0) {
+	if (res->err.type == AT_ERR_CME && res->err.code == 16) {
 		pin_stop(m, MODEM_PIN_REJECTED,
 			 "the SIM rejected the configured PIN; it is not "
 			 "tried again: fix pin = and restart");
@@ -219,7 +219,7 @@ static enum step_rc cpin_pin(struct modem *m, const char *code)
 				"(pin =)");
 		return STEP_HOLD;
 	}
-	if (0) {
+	if (m->pin == PIN_SENT || m->pin == PIN_REJECTED) {
 		pin_stop(m, MODEM_PIN_REJECTED,
 			 "the SIM still wants its PIN after it was entered; "
 			 "it is not tried again");

@@ -215,6 +215,7 @@ static bool encode_opt(int c, const char *arg, struct pdu_submit_opts *o,
 	return false;
 }
 
+/* One "<tpdu_length> <pdu_hex>" line per part; 0 or EXIT_REFUSED. */
 static int print_parts(const struct pdu_part *parts, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -233,7 +234,7 @@ static int cmd_encode(int argc, char **argv)
 	struct pdu_part *parts;
 	char err[PDU_ERR_MAX];
 	long ref = 0;
-	int c, n;
+	int c, n, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", encode_opts, NULL)) != -1)
@@ -250,12 +251,14 @@ static int cmd_encode(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	n = pdu_encode_submit(text, &o, parts, MAX_PARTS, err, sizeof(err));
-	if (n < 0)
+	if (n < 0) {
 		fprintf(stderr, "smsgw-pdu: %s\n", err);
-	else
-		n = print_parts(parts, n);
+		rc = EXIT_REFUSED;
+	} else {
+		rc = print_parts(parts, n);
+	}
 	free(parts);
-	return n < 0 ? EXIT_REFUSED : n;
+	return rc;
 }
 
 static const struct command {

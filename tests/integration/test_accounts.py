@@ -13,6 +13,7 @@ Python stdlib only. Binaries from $SMSGW_BUILD (default build/check).
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
 import threading
@@ -78,19 +79,22 @@ class Env:
         self.d.start()
         self.c = self.d.client()
 
-    def close(self):
+    def close(self, keep=False):
         try:
             self.c.close()
         finally:
             rc = self.d.stop()
             self.sim.cleanup()
         check(rc == 0, "smsgwd exited with %s:\n%s" % (rc, self.d.tail()))
+        if not keep:
+            shutil.rmtree(self.d.dir, ignore_errors=True)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        # a failed test keeps the daemon's directory (log, database)
+        self.close(keep=exc_type is not None)
 
     def age(self, sql, *args):
         db = self.d.rw_db()

@@ -40,6 +40,10 @@ struct sim {
 	char link[96], ctl[96], out[96], err[96];
 };
 
+/* The simulator of the running test, so that a failed test (which leaves
+ * through a longjmp) does not leave it running: see teardown(). */
+static struct sim live_sim;
+
 static const char *build_dir(void)
 {
 	const char *b = getenv("SMSGW_BUILD");
@@ -104,6 +108,7 @@ static void sim_start(struct sim *s, const char *const *extra)
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
+	live_sim = *s;
 	if (!wait_path(s->link, 5000) || !wait_path(s->ctl, 5000)) {
 		char buf[1024] = "";
 		int fd = open(s->err, O_RDONLY);
@@ -121,20 +126,21 @@ static void sim_start(struct sim *s, const char *const *extra)
 
 static void sim_stop(struct sim *s)
 {
+	pid_t pid = s->pid;
 	int status;
 
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		for (int i = 0; i < 300; i++) {
-			if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-				s->pid = 0;
-				break;
-			}
-			sleep_ms(10);
+	s->pid = live_sim.pid = 0;
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 300 && pid; i++) {
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				pid = 0;
+			else
+				sleep_ms(10);
 		}
-		if (s->pid > 0) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
 		}
 	}
 	unlink(s->out);
@@ -1013,34 +1019,43 @@ static void test_absent_port_retries(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* After every test: stops the simulator a failed test left behind. */
+static int teardown(void **state)
+{
+	(void)state;
+	if (live_sim.pid > 0)
+		sim_stop(&live_sim);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_check),
-		cmocka_unit_test(test_absent_port_retries),
-		cmocka_unit_test(test_ready_generic),
-		cmocka_unit_test(test_pin_accepted),
-		cmocka_unit_test(test_pin_rejected_once),
-		cmocka_unit_test(test_pin_missing),
-		cmocka_unit_test(test_no_network_then_registered),
-		cmocka_unit_test(test_network_lost_and_back),
-		cmocka_unit_test(test_send_mr),
-		cmocka_unit_test(test_send_multipart),
-		cmocka_unit_test(test_send_permanent_error),
-		cmocka_unit_test(test_inbound_read_delete_list),
-		cmocka_unit_test(test_report_stored),
-		cmocka_unit_test(test_report_direct),
-		cmocka_unit_test(test_huawei_urcs),
-		cmocka_unit_test(test_storage_full_at_init),
-		cmocka_unit_test(test_explicit_driver),
-		cmocka_unit_test(test_vendor_generic),
-		cmocka_unit_test(test_vendor_simcom),
-		cmocka_unit_test(test_vendor_quectel),
-		cmocka_unit_test(test_vendor_huawei),
-		cmocka_unit_test(test_hang_reset_ready),
-		cmocka_unit_test(test_hang_until_unhung),
-		cmocka_unit_test(test_unplug_replug),
-		cmocka_unit_test(test_unplug_after_option),
+		cmocka_unit_test_teardown(test_config_check, teardown),
+		cmocka_unit_test_teardown(test_absent_port_retries, teardown),
+		cmocka_unit_test_teardown(test_ready_generic, teardown),
+		cmocka_unit_test_teardown(test_pin_accepted, teardown),
+		cmocka_unit_test_teardown(test_pin_rejected_once, teardown),
+		cmocka_unit_test_teardown(test_pin_missing, teardown),
+		cmocka_unit_test_teardown(test_no_network_then_registered, teardown),
+		cmocka_unit_test_teardown(test_network_lost_and_back, teardown),
+		cmocka_unit_test_teardown(test_send_mr, teardown),
+		cmocka_unit_test_teardown(test_send_multipart, teardown),
+		cmocka_unit_test_teardown(test_send_permanent_error, teardown),
+		cmocka_unit_test_teardown(test_inbound_read_delete_list, teardown),
+		cmocka_unit_test_teardown(test_report_stored, teardown),
+		cmocka_unit_test_teardown(test_report_direct, teardown),
+		cmocka_unit_test_teardown(test_huawei_urcs, teardown),
+		cmocka_unit_test_teardown(test_storage_full_at_init, teardown),
+		cmocka_unit_test_teardown(test_explicit_driver, teardown),
+		cmocka_unit_test_teardown(test_vendor_generic, teardown),
+		cmocka_unit_test_teardown(test_vendor_simcom, teardown),
+		cmocka_unit_test_teardown(test_vendor_quectel, teardown),
+		cmocka_unit_test_teardown(test_vendor_huawei, teardown),
+		cmocka_unit_test_teardown(test_hang_reset_ready, teardown),
+		cmocka_unit_test_teardown(test_hang_until_unhung, teardown),
+		cmocka_unit_test_teardown(test_unplug_replug, teardown),
+		cmocka_unit_test_teardown(test_unplug_after_option, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -59,7 +59,6 @@ struct accounts {
 	struct hasher *hasher;
 	enum config_pwhash level;   /* the hasher's, fixed until restart */
 	int threads;
-	enum ctl_err login_locked;  /* login_locked, if ctl knows it */
 	bool closing;               /* accounts_free() is cancelling jobs */
 };
 
@@ -330,24 +329,23 @@ static int queue_sms(struct accounts *a, const struct acct *ac,
 		     const char *code, int64_t *sms_id, char *err,
 		     size_t errlen)
 {
-	char text[SMS_TEXT_MAX];
+	char text[SMS_TEXT_MAX], shown[SMS_TEXT_MAX];
 	struct outbox_queued q;
 	int r;
 
 	r = render(a->cfg, kind, ac->name, token, code, text, sizeof(text));
+	if (r == 0)
+		r = render(a->cfg, kind, ac->name, token ? REDACTED : NULL,
+			   code ? REDACTED : NULL, shown, sizeof(shown));
 	if (r < 0) {
+		secret_wipe(text, sizeof(text));
 		snprintf(err, errlen, "the %s template cannot be rendered: %s",
 			 config_template_kind_name(kind), strerror(-r));
 		return r;
 	}
-	r = outbox_queue_text(a->outbox, ac->phone, text, tmpl_store_kind[kind],
-			      ac->id, &q, err, errlen);
+	r = outbox_queue_text(a->outbox, ac->phone, text, shown,
+			      tmpl_store_kind[kind], ac->id, &q, err, errlen);
 	secret_wipe(text, sizeof(text));
-	if (r == 0)
-		r = render(a->cfg, kind, ac->name, token ? REDACTED : NULL,
-			   code ? REDACTED : NULL, text, sizeof(text));
-	if (r == 0)
-		r = acctdb_sms_redact(a->db, q.id, text);
 	if (r == 0)
 		*sms_id = q.id;
 	return r;
@@ -1258,7 +1256,7 @@ static bool locked(struct accounts *a, struct ctl_req *req, enum job_op op,
 			      "recovery is locked after %d wrong codes in an "
 			      "hour; it unlocks at %s", max, iso(until, at));
 	else
-		ctl_reply_err(req, a->login_locked,
+		ctl_reply_err(req, CTL_ERR_LOGIN_LOCKED,
 			      "too many wrong passwords for this number; try "
 			      "again at %s", iso(until, at));
 	return true;
@@ -1842,8 +1840,6 @@ struct accounts *accounts_new(struct ev_loop *loop, struct store *store,
 	*a = (struct accounts){ .store = store, .outbox = outbox, .cfg = cfg,
 				.level = cfg->accounts.password_hash,
 				.threads = cfg->accounts.hash_threads };
-	if (ctl_err_parse("login_locked", &a->login_locked) < 0)
-		a->login_locked = CTL_ERR_INVALID_PASSWORD;
 	a->db = acctdb_new(store, err, errlen);
 	if (!a->db)
 		goto fail;

@@ -68,7 +68,6 @@ enum q {
 	Q_FAIL_ADD,
 	Q_FAIL_PRUNE,
 	Q_FAIL_CLEAR,
-	Q_SMS_REDACT,
 	Q_COUNT
 };
 
@@ -128,10 +127,6 @@ static const char *const q_sql[Q_COUNT] = {
 	[Q_FAIL_PRUNE] = "DELETE FROM account_failure WHERE at <= ?1",
 	[Q_FAIL_CLEAR] = "DELETE FROM account_failure"
 			 " WHERE kind = ?1 AND key = ?2",
-	/* the store's table: see acctdb_sms_redact() */
-	[Q_SMS_REDACT] = "UPDATE sms SET text = ?2"
-			 " WHERE id = ?1 AND direction = 'out'"
-			 " AND account_id IS NOT NULL",
 };
 
 struct acctdb {
@@ -517,9 +512,3 @@ int acctdb_failures_clear(struct acctdb *db, const char *kind,
 	return write_any(st, bindv(st, "ss", kind, key));
 }
 
-int acctdb_sms_redact(struct acctdb *db, int64_t sms_id, const char *shown)
-{
-	struct store_stmt *st = db->q[Q_SMS_REDACT];
-
-	return write_one(db, st, bindv(st, "Is", sms_id, shown));
-}

@@ -145,12 +145,4 @@ int acctdb_failure_add(struct acctdb *db, const char *kind, const char *key,
 int acctdb_failures_clear(struct acctdb *db, const char *kind,
 			  const char *key);
 
-/* Replaces the text kept for sms.get / sms.list of an account SMS just
- * queued (in the same transaction) with `shown`, a copy without its claim
- * link token or recovery code: admins read those texts, and a token or a
- * code would let one take over the account. The PDUs keep the real text.
- * A stopgap over the store's sms table until outbox_queue_text() takes
- * the text to show separately from the text to send. */
-int acctdb_sms_redact(struct acctdb *db, int64_t sms_id, const char *shown);
-
 #endif

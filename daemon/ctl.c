@@ -55,6 +55,7 @@ static const char *const ctl_err_names[CTL_ERR_COUNT] = {
 	[CTL_ERR_INVALID_PASSWORD] = "invalid_password",
 	[CTL_ERR_INVALID_CODE] = "invalid_code",
 	[CTL_ERR_RECOVERY_LOCKED] = "recovery_locked",
+	[CTL_ERR_LOGIN_LOCKED] = "login_locked",
 	[CTL_ERR_WRONG_STATE] = "wrong_state",
 	[CTL_ERR_UNAVAILABLE] = "unavailable",
 };

@@ -45,6 +45,7 @@ struct hasher {
 	struct job *done_head, *done_tail;
 	unsigned queued, running;
 	bool stopping;
+	bool dummy_queued;        /* the dummy job was queued (or failed to) */
 	bool dummy_done;          /* the dummy job ended (maybe failed) */
 	bool dummy_ok;
 	char dummy[HASHER_STR_MAX];
@@ -277,15 +278,26 @@ static int start_threads(struct hasher *h, unsigned threads)
 	return rc;
 }
 
-static int queue_dummy(struct hasher *h)
+/* The dummy hash is made before the first job, not at start: argon2id's
+ * memory (64 MiB and up) is then only ever touched by a daemon that serves
+ * accounts, and an idle gateway keeps its small footprint. Called with
+ * h->mu held. Without memory for it, dummy verifies hash afresh (same
+ * cost) instead of waiting for it. */
+static void queue_dummy(struct hasher *h)
 {
-	struct job *d = calloc(1, sizeof(*d));
+	struct job *d;
 
-	if (!d)
-		return ENOMEM;
+	if (h->dummy_queued)
+		return;
+	h->dummy_queued = true;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		h->dummy_done = true;
+		h->dummy_ok = false;
+		return;
+	}
 	d->kind = JOB_DUMMY;
 	list_push(&h->q_head, &h->q_tail, d);
-	return 0;
 }
 
 struct hasher *hasher_new(struct ev_loop *loop, unsigned threads,
@@ -319,9 +331,7 @@ struct hasher *hasher_new(struct ev_loop *loop, unsigned threads,
 	h->async.data = h;
 	ev_async_start(loop, &h->async);
 	ev_unref(loop);
-	rc = queue_dummy(h);
-	if (rc == 0)
-		rc = start_threads(h, threads);
+	rc = start_threads(h, threads);
 	if (rc != 0) {
 		hasher_free(h);
 		errno = rc;
@@ -404,9 +414,10 @@ static int submit(struct hasher *h, struct job *j)
 	else if (h->queued >= h->queue_max)
 		rc = -EAGAIN;
 	if (rc == 0) {
+		queue_dummy(h);
 		list_push(&h->q_head, &h->q_tail, j);
 		h->queued++;
-		pthread_cond_signal(&h->work_cv);
+		pthread_cond_broadcast(&h->work_cv);
 	}
 	pthread_mutex_unlock(&h->mu);
 	if (rc == 0)

@@ -190,13 +190,14 @@ static int ob_remember(struct outbox *ob, int64_t id, enum store_kind kind,
 }
 
 int outbox_queue_text(struct outbox *ob, const char *peer, const char *text,
-		      enum store_kind kind, int64_t account_id,
-		      struct outbox_queued *out, char *err, size_t errlen)
+		      const char *shown, enum store_kind kind,
+		      int64_t account_id, struct outbox_queued *out, char *err,
+		      size_t errlen)
 {
 	struct store_pdu pdus[OB_MAX_PARTS];
 	struct store_outgoing m = {
 		.peer = peer,
-		.text = text,
+		.text = shown ? shown : text,
 		.kind = kind,
 		.priority = kind == STORE_KIND_MANUAL ? STORE_PRIO_BULK
 						      : STORE_PRIO_ACCOUNT,
@@ -658,8 +659,8 @@ static void op_sms_send(struct ctl_req *req, json_t *args, void *ctx)
 	/* The SMS and its audit entry commit together: one fsync. */
 	rc = store_tx_begin(ob->store);
 	if (rc == 0)
-		rc = outbox_queue_text(ob, e164, text, STORE_KIND_MANUAL, 0, &q,
-				       err, sizeof(err));
+		rc = outbox_queue_text(ob, e164, text, NULL, STORE_KIND_MANUAL,
+				       0, &q, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "store: %s", strerror(-rc));
 	if (rc == 0)

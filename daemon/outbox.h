@@ -52,9 +52,13 @@ struct outbox_queued {
  * event goes out at the kick, i.e. only once the SMS is durable. Returns 0,
  * -EINVAL (text not UTF-8 or empty, peer invalid: reason in err), -E2BIG
  * (more than 255 parts), or a store error (store_error_unavailable()). */
+/* shown: the text kept for sms.get / sms.list when it must differ from the
+ * text sent (an account SMS shows "[redacted]" in place of its claim token
+ * or recovery code: admins read these lists); NULL keeps `text`. */
 int outbox_queue_text(struct outbox *ob, const char *peer, const char *text,
-		      enum store_kind kind, int64_t account_id,
-		      struct outbox_queued *out, char *err, size_t errlen);
+		      const char *shown, enum store_kind kind,
+		      int64_t account_id, struct outbox_queued *out, char *err,
+		      size_t errlen);
 
 /* Announces what was queued since the last kick and looks for work now
  * (after a commit that queued SMS, or a modem became ready). Cheap; never

@@ -32,6 +32,7 @@ Tests needing systemd-analyze print SKIP when it is missing (Debian
 packages: systemd, udev, man-db, groff-base).
 """
 import ctypes
+import errno
 import fnmatch
 import grp
 import json
@@ -483,10 +484,10 @@ def seccomp_program(unit):
     if numbers is None or os.uname().machine != "x86_64":
         return None
     allowed = sorted(numbers[n] for n in unit_syscalls(unit) if n in numbers)
-    errno = ERRNOS[one(unit, "SystemCallErrorNumber")]
+    err = ERRNOS[one(unit, "SystemCallErrorNumber")]
     families = [socket.AF_UNIX] if one(unit, "RestrictAddressFamilies") == "AF_UNIX" else None
     check(families, "only RestrictAddressFamilies=AF_UNIX is emulated")
-    deny = (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno)
+    deny = (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | err)
     allow = (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW)
     prog = [(BPF_LD_W_ABS, 0, 0, 4), (BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64), deny,
             (BPF_LD_W_ABS, 0, 0, 0),
@@ -599,6 +600,49 @@ class Notify:
         return self.msgs
 
 
+ACL_GROUP = 0x08
+
+
+def acl_groups(path):
+    """{gid: perm} of the named-group entries of path's POSIX access ACL
+    (the system.posix_acl_access xattr: a version, then tag/perm/id)."""
+    try:
+        raw = os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError:
+        return {}
+    check(struct.unpack_from("<I", raw)[0] == 2, "unknown ACL xattr version")
+    entries = (struct.unpack_from("<HHI", raw, off) for off in range(4, len(raw), 8))
+    return {ident: perm for tag, perm, ident in entries if tag == ACL_GROUP}
+
+
+def peer_try(path, uid, gid, groups):
+    """Connects to the control socket as another user (a forked child);
+    returns "refused: ERRNO" or the answers to ping and settings.get."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = ""
+        try:
+            os.close(rfd)
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                c = Client(path, timeout=10)
+            except OSError as e:
+                out = "refused: %s" % errno.errorcode.get(e.errno, e.errno)
+            else:
+                out = json.dumps([c.request("ping"), c.request("settings.get")])
+        finally:
+            os.write(wfd, out.encode())
+            os._exit(0)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return data.decode()
+
+
 class UnitRun:
     """smsgwd started as the unit starts it, in a private tree standing in
     for /etc/smsgw, /var/lib/smsgw and /run/smsgw."""
@@ -609,13 +653,14 @@ class UnitRun:
         check(argv[1:] == ["-f", "-c", "/etc/smsgw/smsgwd.conf"], "ExecStart args %r" % argv)
         self.tmp = tempfile.mkdtemp(prefix="smsgw-unit-")
         os.chmod(self.tmp, 0o755)
-        self.user, self.admin_group = None, ""
+        self.user, self.admin_group, self.portal_group = None, "", ""
         if IS_ROOT:
             nobody = pwd.getpwnam("nobody")
             # SupplementaryGroups=dialout smsgw-admin: dialout stands in for
-            # both (the socket gets it by chown, through the membership).
+            # both (the socket gets it by chown, through the membership);
+            # users stands in for smsgw-portal (the socket's ACL names it).
             self.user = (nobody.pw_uid, nobody.pw_gid, [grp.getgrnam("dialout").gr_gid])
-            self.admin_group = "dialout"
+            self.admin_group, self.portal_group = "dialout", "users"
         uid, gid = (self.user[0], self.user[1]) if self.user else (os.getuid(), os.getgid())
         self.state = os.path.join(self.tmp, "lib", "smsgw")
         run_dir = os.path.join(self.tmp, "run", "smsgw")
@@ -630,10 +675,10 @@ class UnitRun:
         self.socket = os.path.join(run_dir, "control.sock")
         with open(self.conf, "w") as f:
             f.write("[daemon]\nstate_dir = %s\nsocket = %s\nadmin_group = %s\n"
-                    "portal_group =\nlog_level = info\n\n[modem.sim]\ndevice = sim\n\n"
+                    "portal_group = %s\nlog_level = info\n\n[modem.sim]\ndevice = sim\n\n"
                     "[accounts]\norganization = Unit Test\n"
                     "claim_url = https://portal.example/claim/{token}\n"
-                    % (self.state, self.socket, self.admin_group))
+                    % (self.state, self.socket, self.admin_group, self.portal_group))
         os.chown(self.conf, os.getuid(), gid)
         os.chmod(self.conf, 0o640)
         self.notify = Notify(os.path.join(self.tmp, "notify"))
@@ -696,6 +741,20 @@ def test_daemon_in_unit_environment():
         if r.admin_group:
             check(st.st_gid == grp.getgrnam(r.admin_group).gr_gid,
                   "socket group %d: the chown to admin_group failed" % st.st_gid)
+        if r.portal_group:
+            # The portal's group reaches the socket through its ACL entry,
+            # and gets the portal role; a user in neither group is refused.
+            portal = grp.getgrnam(r.portal_group).gr_gid
+            check(acl_groups(r.socket).get(portal) == 6,
+                  "no rw ACL entry for %s on the socket: %r" % (r.portal_group, acl_groups(r.socket)))
+            other = pwd.getpwnam("daemon")
+            got = peer_try(r.socket, other.pw_uid, other.pw_gid, [portal])
+            check(got.startswith("["), "a portal member could not connect: %s" % got)
+            ping, settings = json.loads(got)
+            check(ping.get("ok") is True and settings.get("error", {}).get("code") ==
+                  "permission_denied", "portal member: %s" % got)
+            got = peer_try(r.socket, other.pw_uid, other.pw_gid, [])
+            check(got == "refused: EACCES", "a user in no group: %s" % got)
         c = Client(r.socket, timeout=10)
         try:
             check(c.ok("ping").get("version"), "ping has no version")

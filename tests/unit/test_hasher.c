@@ -230,10 +230,11 @@ static void test_loop_not_blocked(void **state)
 	       "%.1f ms); loop ticked %u times, max gap %.1f ms\n",
 	       JOBS, total * 1e3, JOBS / total, one * 1e3, t.ticks,
 	       t.max_gap * 1e3);
-	/* blocked, the loop would miss whole hashes: its longest gap would
-	 * be at least one hash */
-	assert_true(t.max_gap < one / 3);
-	assert_true(t.ticks > (unsigned)(total / 0.002 / 4));
+	/* Blocked, the loop would miss whole hashes: its longest gap would be
+	 * at least one hash, and it would tick about once per job. Bounds are
+	 * loose on purpose: the machine is shared, only blocking must fail. */
+	assert_true(t.max_gap < one);
+	assert_true(t.ticks > (unsigned)(total / 0.002 / 10));
 	hasher_free(h);
 	ev_loop_destroy(loop);
 }

@@ -139,11 +139,16 @@ $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS)
 BINDIR  := $(PREFIX)/bin
 SBINDIR := $(PREFIX)/sbin
 MANDIR  := $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/smsgw
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 UDEVDIR ?= $(PREFIX)/lib/udev/rules.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MAN1 := docs/man/smsgwctl.1 docs/man/smsgw-modemsim.1 docs/man/smsgw-pdu.1
+MAN5 := docs/man/smsgwd.conf.5
+MAN8 := docs/man/smsgwd.8
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
@@ -152,10 +157,37 @@ install: all
 	install -d $(DESTDIR)$(SYSCONFDIR)/smsgw
 	test -e $(DESTDIR)$(SYSCONFDIR)/smsgw/smsgwd.conf || \
 	  install -m 0640 config/smsgwd.conf $(DESTDIR)$(SYSCONFDIR)/smsgw/smsgwd.conf
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	  $(DESTDIR)$(UDEVDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/smsgwd.service.in > $(DESTDIR)$(UNITDIR)/smsgwd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/smsgwd.service
+	install -m 0644 systemd/smsgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/smsgw.conf
+	sed -e 's|/etc/smsgw|$(SYSCONFDIR)/smsgw|g' systemd/smsgw.tmpfiles \
+	  > $(DESTDIR)$(TMPFILESDIR)/smsgw.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/smsgw.conf
+	install -m 0644 systemd/60-smsgw.rules $(DESTDIR)$(UDEVDIR)/60-smsgw.rules
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 contrib/bash-completion/smsgwctl $(DESTDIR)$(BASHCOMPDIR)/smsgwctl
+	install -m 0644 config/smsgwd.conf $(DESTDIR)$(DOCDIR)/smsgwd.conf
+	@if [ -z "$(DESTDIR)" ]; then \
+	  echo "next, as root: systemd-sysusers && systemd-tmpfiles --create smsgw.conf &&"; \
+	  echo "  udevadm control --reload && systemctl daemon-reload"; fi
 
+# Leaves the config and /var/lib/smsgw (the database) and the users.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smsgwd
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,smsgwctl smsgw-pdu smsgw-modemsim)
+	rm -f $(DESTDIR)$(UNITDIR)/smsgwd.service $(DESTDIR)$(SYSUSERSDIR)/smsgw.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/smsgw.conf $(DESTDIR)$(UDEVDIR)/60-smsgw.rules \
+	  $(DESTDIR)$(BASHCOMPDIR)/smsgwctl $(DESTDIR)$(DOCDIR)/smsgwd.conf
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build

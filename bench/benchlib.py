@@ -72,11 +72,26 @@ def descendants(pid):
     return out
 
 
-def tree_cpu_s(pids):
-    total = 0.0
+def cpu_ns(pid):
+    """On-CPU time of every live thread of pid (the schedstat runtime in
+    ns: utime + stime without the 10 ms tick rounding), plus the ticks of
+    its reaped children."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    f = _stat_fields(pid)
+    return total + (int(f[13]) + int(f[14])) * 1000000000 // TICK
+
+
+def tree_cpu_ns(pids):
+    total = 0
     for p in pids:
         try:
-            total += cpu_s(p, children=True)
+            total += cpu_ns(p)
         except OSError:
             pass
     return total

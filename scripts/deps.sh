@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential pkg-config
 libserialport-dev libsqlite3-dev libsodium-dev libev-dev libjansson-dev
 libinih-dev libcmocka-dev libacl1-dev
-clang python3 sqlite3 gammu python3-gammu"
+clang python3 sqlite3 gammu python3-gammu
+systemd udev man-db groff-base"
 
 missing=""
 for p in $PACKAGES; do

@@ -269,9 +269,193 @@ def test_kill9_rounds():
         env.close(check_rc=sys.exc_info()[0] is None)
 
 
+# --- modem faults ------------------------------------------------------------------
+
+GARBAGE = [
+    "\x01\x02\x7f\x1b[0m",          # control bytes
+    "+CMTI: garbage",
+    "+CMTI: \"SM\",99",              # an index that holds nothing
+    "+CDSI: \"XX\",-1",
+    "+CMT: ,23",                     # a PDU header with no PDU after it
+    "+CREG: 9,9,9",
+    "RING",
+    "NO CARRIER",
+    "ERROR",                         # a final result nobody asked for
+    "+CMS ERROR: 500",
+    "OK",
+    "> ",
+    "\u00ff\u00fe\u00fd binary-ish \u20ac\u2603",
+    "A" * 3000,                      # a very long line
+    "+CSQ: 99,99",
+    "^RSSI:",
+    "+CIEV: 1,1",
+]
+
+
+class Traffic:
+    """SMS sent through the gateway and SMS injected into a simulator,
+    tracked until they are through."""
+
+    def __init__(self, env):
+        self.env = env
+        self.ids = {}
+        self.injected = []
+        self.n = 0
+
+    def send(self, k, tag):
+        c = self.env.client()
+        for _ in range(k):
+            self.n += 1
+            text = "%s %d" % (tag, self.n)
+            if self.n % 7 == 0:
+                text += " " + "long text " * 20
+            r = c.ok("sms.send", {"to": "+3460400%04d" % self.n, "text": text})
+            self.ids[r["sms_id"]] = ("+3460400%04d" % self.n, text)
+
+    def inject(self, sim, tag):
+        self.n += 1
+        text = "%s in %d" % (tag, self.n)
+        self.env.sims[sim].inject("+3460500%04d" % self.n, text)
+        self.injected.append(text)
+
+    def wait(self, timeout, what):
+        self.env.wait_all_sent(self.ids, timeout, what)
+        want = set(self.injected)
+        wait_for(lambda: want <= set(m["text"] for m in self.env.inbox()),
+                 timeout, what + ": inbound received", interval=0.2)
+
+
+def states_until(env, name, pred, timeout, what):
+    """Polls modem `name`; returns the states seen until pred(state)."""
+    seen = []
+
+    def poll():
+        st = env.modems()[name]["state"]
+        if not seen or seen[-1] != st:
+            seen.append(st)
+        return pred(st)
+    wait_for(poll, timeout, "%s (states seen: %s)" % (what, seen), interval=0.05)
+    return seen
+
+
+def test_modem_faults_recover():
+    env = Env(2, ["--send-delay", "0.02", "--report-delay", "0.1"],
+              per_sim_args={"m1": ["--unplug-after", "120", "--replug-after",
+                                   "1"]},
+              daemon_keys={"health_interval": "1s"},
+              modem_opts={"command_timeout": "1s", "health_timeouts": 2})
+    ok = False
+    try:
+        env.start()
+        env.wait_ready()
+        m0 = env.sims["m0"]
+        t = Traffic(env)
+        counts = {}
+
+        # 1. Unplugged (m0 by the control op; m1 unplugs itself after 120
+        # commands and comes back 1 s later), SMS arriving meanwhile.
+        t.send(20, "unplug")
+        m0.ok("unplug")
+        t.inject("m0", "unplug")
+        seen = states_until(env, "m0", lambda s: s == "gone", 20, "m0 gone")
+        t.send(10, "unplug")
+        m0.ok("replug")
+        seen += states_until(env, "m0", lambda s: s == "ready", 30,
+                             "m0 back after replug")
+        t.wait(60, "after unplug/replug")
+        counts["unplug states"] = "->".join(seen)
+
+        # 2. Hung: nothing answers, not even AT+CFUN. The driver resets,
+        # gives up on the reset, re-opens; unhang lets it come back.
+        # (Idle first: a send the modem swallows waits for send_timeout.)
+        m0.ok("hang")
+        seen = states_until(env, "m0", lambda s: s not in ("ready", "busy"),
+                            30, "a hung m0 noticed")
+        t.send(10, "hang")
+        t.inject("m0", "hang")
+        m0.ok("unhang")
+        seen += states_until(env, "m0", lambda s: s == "ready", 60,
+                             "m0 back after unhang")
+        t.wait(60, "after a hang")
+        counts["hang states"] = "->".join(seen)
+
+        # 3. The modem reboots on its own (brown-out): re-initialised.
+        boots = m0.stats()["boots"]
+        m0.ok("reset")
+        t.send(10, "reboot")
+        wait_for(lambda: m0.stats()["boots"] > boots, 20, "m0 rebooted")
+        env.wait_ready(["m0"], 30)
+        t.inject("m0", "reboot")
+        t.wait(60, "after a reboot")
+
+        # 4. A storm of transient errors on both modems, then calm.
+        fails = sum(st["failed_transient"] for st in env.sim_stats().values())
+        for s in env.sims.values():
+            s.ok("set", fail_rate=0.9)
+        t.send(20, "storm")
+        wait_for(lambda: sum(st["failed_transient"] for st in
+                             env.sim_stats().values()) >= fails + 10,
+                 30, "the storm to fail sends")
+        for s in env.sims.values():
+            s.ok("set", fail_rate=0)
+        t.wait(90, "after an error storm")
+
+        # 5. Garbage on the line while traffic flows.
+        t.send(20, "garbage")
+        for line in GARBAGE:
+            m0.ok("urc", line=line)
+        t.inject("m0", "garbage")
+        t.wait(60, "through garbage")
+        env.wait_ready(["m0"], 30)
+
+        # 6. No network on either modem for a while.
+        for s in env.sims.values():
+            s.ok("network", registered=False)
+        wait_for(lambda: all(m["state"] != "ready"
+                             for m in env.modems().values()), 20,
+                 "both modems without network")
+        t.send(10, "nonet")
+        for s in env.sims.values():
+            s.ok("network", registered=True)
+        env.wait_ready(None, 30)
+        t.wait(60, "after the network came back")
+
+        # 7. m0 alone carries a batch: it really recovered.
+        before = len(m0.sent_log())
+        env.sims["m1"].ok("unplug")
+        states_until(env, "m1", lambda s: s == "gone", 20, "m1 gone")
+        t.send(10, "m0 alone")
+        t.wait(60, "m0 alone")
+        check(len(m0.sent_log()) >= before + 10, "m0 sends again")
+        env.sims["m1"].ok("replug")
+        env.wait_ready(None, 30)
+
+        sent = set(env.sent_messages())
+        missing = [v for v in t.ids.values() if v not in sent]
+        check(not missing, "accepted but not sent: %r" % missing[:5])
+        stats = env.sim_stats()
+        log("%d SMS through faults, %d inbound; %d retries (%d transient "
+            "errors at the modems); %d duplicate parts; resets %d, re-opens "
+            "%d, resyncs %d; boots m0 %d m1 %d; %s",
+            len(t.ids), len(t.injected), env.retries(),
+            sum(s["failed_transient"] for s in stats.values()),
+            env.duplicate_parts(), env.d.log_count("resetting with"),
+            env.d.log_count("port opened"),
+            env.d.log_count("resync"), stats["m0"]["boots"],
+            stats["m1"]["boots"], counts)
+        check(env.duplicate_parts() <= 4,
+              "duplicates beyond the parts on the wire at unplugs: %d" %
+              env.duplicate_parts())
+        check(env.d.alive(), "smsgwd alive")
+        ok = True
+    finally:
+        env.close(check_rc=ok)
+
+
 if __name__ == "__main__":
     print("reliability: seed %d%s" % (SEED, " (soak)" if SOAK else ""),
           flush=True)
     run_tests([
         test_kill9_rounds,
+        test_modem_faults_recover,
     ])

@@ -1270,7 +1270,8 @@ static void test_error_names(void **state)
 		"already_exists", "not_found", "phone_immutable",
 		"daily_invite_limit", "claim_sms_limit", "invalid_token",
 		"token_expired", "weak_password", "invalid_password",
-		"invalid_code", "recovery_locked", "wrong_state", "unavailable",
+		"invalid_code", "recovery_locked", "login_locked", "wrong_state",
+		"unavailable",
 	};
 	enum ctl_err e;
 	json_t *o;

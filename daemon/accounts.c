@@ -918,34 +918,64 @@ static bool claim_budget(struct accounts *a, struct ctl_req *req,
 	return false;
 }
 
-static void op_resend(struct ctl_req *req, json_t *args, void *ctx)
+/* How resend and unclaim differ: the state they start from, the update
+ * that puts a fresh claim token in place, and the SMS that carries it. */
+struct reissue {
+	enum acct_state from;
+	int (*update)(struct acctdb *db, int64_t id, const char *token_hash,
+		      int64_t expires_at, int64_t now);
+	enum config_template_kind tmpl;
+};
+
+#define REISSUE_ANSWERED 1 /* refused, req answered, transaction ended */
+
+/* Gives the account in args a fresh claim token and queues the SMS with its
+ * link, audited, in the transaction tx_lookup() opened. Returns 0 or -errno
+ * with that transaction still open (the caller ends it), or
+ * REISSUE_ANSWERED. */
+static int reissue_claim(struct accounts *a, struct ctl_req *req,
+			 json_t *args, const struct reissue *how,
+			 struct acct *ac, int64_t *sms_id, char *err,
+			 size_t errlen)
 {
-	struct accounts *a = ctx;
-	char token[SECRET_TOKEN_MAX], hash[SECRET_HASH_HEX], err[MSG_MAX] = "";
-	int64_t now = store_now_ms(), sms_id = 0;
-	struct acct ac;
+	char token[SECRET_TOKEN_MAX], hash[SECRET_HASH_HEX];
+	int64_t now = store_now_ms();
 	int r;
 
 	if (!ARGS_CHECK(req, args, phone_spec) ||
-	    !tx_lookup(a, req, args, now, &ac))
-		return;
-	if (!state_is(req, &ac, ACCT_INVITED) ||
-	    !claim_budget(a, req, &ac, now)) {
+	    !tx_lookup(a, req, args, now, ac))
+		return REISSUE_ANSWERED;
+	if (!state_is(req, ac, how->from) || !claim_budget(a, req, ac, now)) {
 		tx_end(a, -EPERM);
-		acct_clear(&ac);
-		return;
+		acct_clear(ac);
+		return REISSUE_ANSWERED;
 	}
 	r = secret_token_new(token, hash);
 	if (r == 0)
-		r = acctdb_set_token(a->db, ac.id, hash, token_expiry(a, now),
-				     now);
+		r = how->update(a->db, ac->id, hash, token_expiry(a, now), now);
 	if (r == 0)
-		r = send_claim_sms(a, &ac, CONFIG_TMPL_INVITE, token, now,
-				   &sms_id, err, sizeof(err));
+		r = send_claim_sms(a, ac, how->tmpl, token, now, sms_id, err,
+				   errlen);
 	secret_wipe(token, sizeof(token));
 	if (r == 0)
-		r = audit(a, req, ac.id, json_pack("{sI}", "sms_id",
-						   (json_int_t)sms_id));
+		r = audit(a, req, ac->id, json_pack("{sI}", "sms_id",
+						    (json_int_t)*sms_id));
+	return r;
+}
+
+static void op_resend(struct ctl_req *req, json_t *args, void *ctx)
+{
+	static const struct reissue how = { ACCT_INVITED, acctdb_set_token,
+					    CONFIG_TMPL_INVITE };
+	struct accounts *a = ctx;
+	char err[MSG_MAX] = "";
+	int64_t sms_id = 0;
+	struct acct ac;
+	int r = reissue_claim(a, req, args, &how, &ac, &sms_id, err,
+			      sizeof(err));
+
+	if (r == REISSUE_ANSWERED)
+		return;
 	r = tx_end(a, r);
 	acct_clear(&ac);
 	if (r < 0) {
@@ -960,32 +990,17 @@ static void op_resend(struct ctl_req *req, json_t *args, void *ctx)
 
 static void op_unclaim(struct ctl_req *req, json_t *args, void *ctx)
 {
+	static const struct reissue how = { ACCT_ACTIVE, acctdb_unclaim,
+					    CONFIG_TMPL_UNCLAIMED };
 	struct accounts *a = ctx;
-	char token[SECRET_TOKEN_MAX], hash[SECRET_HASH_HEX], err[MSG_MAX] = "";
-	int64_t now = store_now_ms(), sms_id = 0;
+	char err[MSG_MAX] = "";
+	int64_t sms_id = 0;
 	struct acct ac;
-	int r;
+	int r = reissue_claim(a, req, args, &how, &ac, &sms_id, err,
+			      sizeof(err));
 
-	if (!ARGS_CHECK(req, args, phone_spec) ||
-	    !tx_lookup(a, req, args, now, &ac))
+	if (r == REISSUE_ANSWERED)
 		return;
-	if (!state_is(req, &ac, ACCT_ACTIVE) ||
-	    !claim_budget(a, req, &ac, now)) {
-		tx_end(a, -EPERM);
-		acct_clear(&ac);
-		return;
-	}
-	r = secret_token_new(token, hash);
-	if (r == 0)
-		r = acctdb_unclaim(a->db, ac.id, hash, token_expiry(a, now),
-				   now);
-	if (r == 0)
-		r = send_claim_sms(a, &ac, CONFIG_TMPL_UNCLAIMED, token, now,
-				   &sms_id, err, sizeof(err));
-	secret_wipe(token, sizeof(token));
-	if (r == 0)
-		r = audit(a, req, ac.id, json_pack("{sI}", "sms_id",
-						   (json_int_t)sms_id));
 	if (r == 0) {
 		char buf[LOG_PHONE_MAX];
 

@@ -340,7 +340,8 @@ def states_until(env, name, pred, timeout, what):
 
 def test_modem_faults_recover():
     env = Env(2, ["--send-delay", "0.02", "--report-delay", "0.1"],
-              per_sim_args={"m1": ["--unplug-after", "120", "--replug-after",
+              per_sim_args={"m0": ["--boot-urcs"],
+                            "m1": ["--unplug-after", "120", "--replug-after",
                                    "1"]},
               daemon_keys={"health_interval": "1s"},
               modem_opts={"command_timeout": "1s", "health_timeouts": 2})
@@ -379,12 +380,16 @@ def test_modem_faults_recover():
         t.wait(60, "after a hang")
         counts["hang states"] = "->".join(seen)
 
-        # 3. The modem reboots on its own (brown-out): re-initialised.
+        # 3. The modem reboots on its own (brown-out) and says so (RDY...):
+        # re-initialised, so it reports new SMS again. (Idle: a command the
+        # rebooting modem swallows waits for its full timeout.)
         boots = m0.stats()["boots"]
+        inits = env.d.log_count("modem m0: initializing -> ready")
         m0.ok("reset")
-        t.send(10, "reboot")
         wait_for(lambda: m0.stats()["boots"] > boots, 20, "m0 rebooted")
-        env.wait_ready(["m0"], 30)
+        wait_for(lambda: env.d.log_count("modem m0: initializing -> ready")
+                 > inits, 30, "m0 re-initialised after its reboot")
+        t.send(10, "reboot")
         t.inject("m0", "reboot")
         t.wait(60, "after a reboot")
 

@@ -709,7 +709,10 @@ def main(argv):
         if not os.access(bl.binary(b), os.X_OK):
             print("bench: %s is missing: run make all" % bl.binary(b))
             return 2
-    R = {"machine": machine(), "errors": {}}
+    R = {"machine": machine(), "errors": {}, "params": {
+        "slow_rounds": SLOW_ROUNDS, "peer_rounds": PEER_ROUNDS,
+        "scale_ops": SCALE_OPS, "scale_window": SCALE_WINDOW,
+        "probes": N_PROBES, "claims": N_CLAIMS}}
     t_start = time.monotonic()
     w = bl.workdir("fsync")
     R["fsync"] = fsync_latency(w)

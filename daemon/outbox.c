@@ -26,11 +26,26 @@
 #define OB_RATE_SLOTS 600     /* largest max_per_minute we track exactly */
 #define OB_EXPIRE_EVERY 60.0  /* s between expiry sweeps */
 #define OB_TEXT_MAX 4096      /* bytes of text accepted by sms.send */
+#define OB_STALL_RETRY 1.0    /* s between tries of a refused store write */
+
+/* What a job still has to write when the store refused it (disk full, I/O
+ * error): it is written again every OB_STALL_RETRY s, and the job holds its
+ * modem until then, so nothing is sent ahead of a record that is missing. */
+enum ob_pending {
+	OB_PENDING_NONE,
+	OB_PENDING_RECORD, /* the current part's mr (job->mr) */
+	OB_PENDING_RETRY,  /* back to the queue, due at job->retry_at */
+	OB_PENDING_FAIL,   /* failed with job->error */
+};
 
 /* One SMS being sent through one modem. */
 struct ob_job {
 	struct store_sms sms;
 	size_t part;   /* index of the part on the wire or next to send */
+	enum ob_pending pending;
+	int mr;
+	int64_t retry_at;
+	char error[256];
 };
 
 /* Per-modem scheduling state. */
@@ -59,6 +74,7 @@ struct outbox {
 	ev_timer kick_timer;     /* zero-delay: run the scheduler */
 	ev_timer retry_timer;    /* next_attempt_at of the earliest retry */
 	ev_timer expire_timer;   /* periodic max_age sweep */
+	ev_timer stall_timer;    /* retries store writes that failed */
 	struct ob_announce *announce;
 	size_t n_announce, cap_announce;
 	struct pdu_part *parts;  /* scratch for encoding, OB_MAX_PARTS */
@@ -290,56 +306,30 @@ static void ob_job_end(struct ob_modem *om)
 	om->job = NULL;
 }
 
-static void ob_fail(struct outbox *ob, struct ob_modem *om, const char *error)
+static void ob_stall(struct outbox *ob, struct ob_job *job,
+		     enum ob_pending what, int rc)
 {
-	int64_t id = om->job->sms.id;
-	int rc = store_sms_failed(ob->store, id, error);
-
-	if (rc < 0)
-		log_err("outbox: sms %lld: cannot record failure: %s",
-			(long long)id, strerror(-rc));
-	log_warn("outbox: sms %lld failed: %s", (long long)id, error);
-	ob_event_failed(ob, id, error);
-	ob_job_end(om);
-}
-
-static void ob_retry(struct outbox *ob, struct ob_modem *om, const char *error)
-{
-	struct store_sms *s = &om->job->sms;
-	int rc;
-
-	if (s->attempts >= ob->cfg->outbox.send_attempts) {
-		char why[300];
-
-		snprintf(why, sizeof(why), "%s (after %d attempts)", error,
-			 s->attempts);
-		ob_fail(ob, om, why);
-		return;
-	}
-	double delay = ob_backoff(ob, s->attempts);
-	int64_t at = store_now_ms() + (int64_t)(delay * 1000);
-
-	rc = store_sms_retry(ob->store, s->id, at, error);
-	if (rc < 0)
-		log_err("outbox: sms %lld: cannot schedule retry: %s",
-			(long long)s->id, strerror(-rc));
-	log_info("outbox: sms %lld: %s; retry %d in %.0f s", (long long)s->id,
-		 error, s->attempts + 1, delay);
-	ob_job_end(om);
+	log_err("outbox: sms %lld: the store refused a write (%s); trying "
+		"again every %.0f s", (long long)job->sms.id, strerror(-rc),
+		OB_STALL_RETRY);
+	job->pending = what;
+	if (!ev_is_active(&ob->stall_timer))
+		ev_timer_again(ob->loop, &ob->stall_timer);
 }
 
 /* Commits a part's message reference; for the last part, the SMS's 'sent'
  * in the same transaction (one fsync for both). */
 static int ob_record_part(struct outbox *ob, struct ob_job *job,
-			  const struct store_part *part, struct modem *m, int mr)
+			  struct modem *m)
 {
+	const struct store_part *part = &job->sms.parts[job->part];
 	bool last = job->part + 1 >= job->sms.nparts;
 	int rc = last ? store_tx_begin(ob->store) : 0;
 
 	if (rc < 0)
 		return rc;
 	rc = store_part_sent(ob->store, job->sms.id, part->seq, modem_name(m),
-			     mr, store_now_ms());
+			     job->mr, store_now_ms());
 	if (!last)
 		return rc;
 	if (rc == 0) {
@@ -375,6 +365,109 @@ static void ob_sent_resumed(struct outbox *ob, struct ob_modem *om)
 	ob_sent_done(ob, om);
 }
 
+/* Writes what the job has pending. Returns 0 when written (the job may be
+ * gone), or the store's error (the job keeps it pending). */
+static int ob_settle(struct outbox *ob, struct ob_modem *om)
+{
+	struct ob_job *job = om->job;
+	int rc = 0;
+
+	switch (job->pending) {
+	case OB_PENDING_NONE:
+		return 0;
+	case OB_PENDING_RECORD:
+		rc = ob_record_part(ob, job, om->modem);
+		if (rc < 0)
+			return rc;
+		job->pending = OB_PENDING_NONE;
+		job->sms.parts[job->part].mr = job->mr;
+		if (++job->part >= job->sms.nparts)
+			ob_sent_done(ob, om);
+		else
+			ob_job_send(ob, om);
+		return 0;
+	case OB_PENDING_RETRY:
+		rc = store_sms_retry(ob->store, job->sms.id, job->retry_at,
+				     job->error);
+		break;
+	case OB_PENDING_FAIL:
+		rc = store_sms_failed(ob->store, job->sms.id, job->error);
+		if (rc == 0)
+			ob_event_failed(ob, job->sms.id, job->error);
+		break;
+	}
+	if (rc == 0)
+		ob_job_end(om);
+	return rc;
+}
+
+/* Sets what the job must write next and writes it; a refusal stalls it. */
+static void ob_settle_now(struct outbox *ob, struct ob_modem *om,
+			  enum ob_pending what)
+{
+	int rc;
+
+	om->job->pending = what;
+	rc = ob_settle(ob, om);
+	if (rc < 0)
+		ob_stall(ob, om->job, what, rc);
+}
+
+static void ob_stall_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct outbox *ob = w->data;
+	bool stalled = false;
+
+	(void)revents;
+	for (size_t i = 0; i < ob->n_modems; i++) {
+		struct ob_modem *om = &ob->modems[i];
+
+		if (om->job && om->job->pending != OB_PENDING_NONE &&
+		    ob_settle(ob, om) < 0)
+			stalled = true;
+	}
+	if (!stalled) {
+		log_notice("outbox: the store takes writes again");
+		ev_timer_stop(loop, w);
+		outbox_kick(ob);
+	}
+}
+
+static void ob_fail(struct outbox *ob, struct ob_modem *om, const char *error)
+{
+	log_warn("outbox: sms %lld failed: %s", (long long)om->job->sms.id,
+		 error);
+	snprintf(om->job->error, sizeof(om->job->error), "%s", error);
+	ob_settle_now(ob, om, OB_PENDING_FAIL);
+}
+
+static void ob_requeue(struct outbox *ob, struct ob_modem *om, int64_t at,
+		       const char *error)
+{
+	om->job->retry_at = at;
+	snprintf(om->job->error, sizeof(om->job->error), "%s", error);
+	ob_settle_now(ob, om, OB_PENDING_RETRY);
+}
+
+static void ob_retry(struct outbox *ob, struct ob_modem *om, const char *error)
+{
+	struct store_sms *s = &om->job->sms;
+
+	if (s->attempts >= ob->cfg->outbox.send_attempts) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s (after %d attempts)", error,
+			 s->attempts);
+		ob_fail(ob, om, why);
+		return;
+	}
+	double delay = ob_backoff(ob, s->attempts);
+
+	log_info("outbox: sms %lld: %s; retry %d in %.0f s", (long long)s->id,
+		 error, s->attempts + 1, delay);
+	ob_requeue(ob, om, store_now_ms() + (int64_t)(delay * 1000), error);
+}
+
 static void ob_on_sent(void *user, struct modem *m,
 		       const struct modem_send_result *res)
 {
@@ -389,28 +482,10 @@ static void ob_on_sent(void *user, struct modem *m,
 			ob_retry(ob, om, res->error);
 		else
 			ob_fail(ob, om, res->error);
-		outbox_kick(ob);
-		return;
+	} else {
+		job->mr = res->mr;
+		ob_settle_now(ob, om, OB_PENDING_RECORD);
 	}
-	struct store_part *part = &job->sms.parts[job->part];
-	int rc = ob_record_part(ob, job, part, m, res->mr);
-
-	if (rc < 0) {
-		/* Stop here: the next start resumes after the last recorded
-		 * part, so only this part may go twice. */
-		log_err("outbox: sms %lld part %d: cannot record mr %d: %s",
-			(long long)job->sms.id, part->seq, res->mr,
-			strerror(-rc));
-		ob_job_end(om);
-		outbox_kick(ob);
-		return;
-	}
-	part->mr = res->mr;
-	job->part++;
-	if (job->part >= job->sms.nparts)
-		ob_sent_done(ob, om);
-	else
-		ob_job_send(ob, om);
 	outbox_kick(ob);
 }
 
@@ -427,16 +502,10 @@ static void ob_job_send(struct outbox *ob, struct ob_modem *om)
 			    ob_on_sent, ob);
 	if (rc == 0)
 		return;
-	if (rc == -EINVAL) {
+	if (rc == -EINVAL)
 		ob_fail(ob, om, "stored PDU is invalid");
-		return;
-	}
-	rc = store_sms_retry(ob->store, job->sms.id, store_now_ms(),
-			     "modem not ready");
-	if (rc < 0)
-		log_err("outbox: sms %lld: cannot requeue: %s",
-			(long long)job->sms.id, strerror(-rc));
-	ob_job_end(om);
+	else
+		ob_requeue(ob, om, store_now_ms(), "modem not ready");
 }
 
 static int ob_job_start(struct outbox *ob, struct ob_modem *om)
@@ -811,6 +880,9 @@ struct outbox *outbox_new(struct ev_loop *loop, struct store *store,
 	ev_timer_init(&ob->kick_timer, ob_kick_cb, 0., 0.);
 	ev_timer_init(&ob->retry_timer, ob_retry_cb, 0., 0.);
 	ev_timer_init(&ob->expire_timer, ob_expire_cb, 1., OB_EXPIRE_EVERY);
+	ev_timer_init(&ob->stall_timer, ob_stall_cb, OB_STALL_RETRY,
+		      OB_STALL_RETRY);
+	ob->stall_timer.data = ob;
 	ob->kick_timer.data = ob->retry_timer.data = ob->expire_timer.data = ob;
 	ev_timer_start(loop, &ob->expire_timer);
 	l.user = ob;
@@ -832,6 +904,7 @@ void outbox_free(struct outbox *ob)
 	ev_timer_stop(ob->loop, &ob->kick_timer);
 	ev_timer_stop(ob->loop, &ob->retry_timer);
 	ev_timer_stop(ob->loop, &ob->expire_timer);
+	ev_timer_stop(ob->loop, &ob->stall_timer);
 	for (size_t i = 0; i < ob->n_modems; i++) {
 		ob_job_end(&ob->modems[i]);
 		free(ob->modems[i].sent_at);

@@ -21,6 +21,7 @@
 
 #define IB_EXPIRE_EVERY 60.0  /* s between incomplete-set sweeps */
 #define IB_MEM_MAX 8
+#define IB_RESWEEP 5.0        /* s between sweeps after a refused commit */
 
 struct inbox {
 	struct ev_loop *loop;
@@ -32,6 +33,8 @@ struct inbox {
 	inbox_account_fn account_fn;
 	void *account_ctx;
 	ev_timer expire_timer;
+	ev_timer resweep_timer;  /* armed while SMS wait on a modem for the
+				    store to take writes again */
 	struct pdu_sms scratch; /* decode buffer (the loop is single-threaded) */
 };
 
@@ -160,8 +163,10 @@ static enum ib_outcome ib_process(struct inbox *ib, struct modem *m,
 done:
 	if (rc < 0) {
 		log_err("inbox: modem %s: cannot store an SMS (left on the "
-			"modem, retried at the next sweep): %s",
-			modem_name(m), strerror(-rc));
+			"modem, swept again in %.0f s): %s", modem_name(m),
+			IB_RESWEEP, strerror(-rc));
+		if (!ev_is_active(&ib->resweep_timer))
+			ev_timer_again(ib->loop, &ib->resweep_timer);
 		return IB_KEEP;
 	}
 	return IB_DELETE;
@@ -266,6 +271,22 @@ static void ib_sweep(struct inbox *ib, struct modem *m)
 			 modem_name(m));
 }
 
+/* After a refused commit: sweep every ready modem once more. A sweep that
+ * fails to commit again re-arms the timer. */
+static void ib_resweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct inbox *ib = w->data;
+
+	(void)revents;
+	ev_timer_stop(loop, w);
+	for (size_t i = 0; i < pool_count(ib->pool); i++) {
+		struct modem *m = pool_modem(ib->pool, i);
+
+		if (m && modem_is_ready(m))
+			ib_sweep(ib, m);
+	}
+}
+
 /* --- pool events ------------------------------------------------------------ */
 
 static void ib_state(void *user, struct modem *m, enum modem_state from,
@@ -364,6 +385,8 @@ struct inbox *inbox_new(struct ev_loop *loop, struct store *store,
 		return NULL;
 	}
 	ev_timer_init(&ib->expire_timer, ib_expire_cb, 5., IB_EXPIRE_EVERY);
+	ev_timer_init(&ib->resweep_timer, ib_resweep_cb, 0., IB_RESWEEP);
+	ib->resweep_timer.data = ib;
 	ib->expire_timer.data = ib;
 	ev_timer_start(loop, &ib->expire_timer);
 	return ib;
@@ -374,6 +397,7 @@ void inbox_free(struct inbox *ib)
 	if (!ib)
 		return;
 	ev_timer_stop(ib->loop, &ib->expire_timer);
+	ev_timer_stop(ib->loop, &ib->resweep_timer);
 	free(ib);
 }
 

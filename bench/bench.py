@@ -35,6 +35,7 @@ RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 # Sizes: chosen so that the whole run stays well under 20 minutes on two
 # shared cores while every number rests on enough samples.
 N_ZERO = 3000          # SMS through one zero-delay modem
+ZERO_REPEATS = 3       # the median run counts (the disk's fsync varies)
 N_ZERO_REPORTS = 2000  # the same with status reports on
 SLOW_DELAY = 3         # s, the realistic network round trip
 SLOW_ROUNDS = 10       # SMS per modem at 3 s (30 s of sending)
@@ -264,11 +265,20 @@ def min_client_run(delay, pdus):
 
 
 def sec_throughput(R):
-    log("zero delay, 1 modem, %d SMS" % N_ZERO)
-    z = smsgw_run(1, 0, N_ZERO)
+    runs = []
+    for i in range(ZERO_REPEATS):
+        log("zero delay, 1 modem, %d SMS (run %d of %d)" %
+            (N_ZERO, i + 1, ZERO_REPEATS))
+        z = smsgw_run(1, 0, N_ZERO)
+        log("  %.0f SMS/s, %.3f ms CPU/SMS" % (z["rate"], z["cpu_ms_per_msg"]))
+        runs.append(z)
+    runs.sort(key=lambda r: r["cpu_ms_per_msg"])
+    z = runs[len(runs) // 2]
     R["pdus"] = z.pop("pdus")
     R["zero"] = z
-    log("  %.0f SMS/s, %.3f ms CPU/SMS" % (z["rate"], z["cpu_ms_per_msg"]))
+    R["zero_runs"] = [{"rate": r["rate"], "cpu_ms_per_msg":
+                       r["cpu_ms_per_msg"], "period_after_accept_s":
+                       r["period_after_accept_s"]} for r in runs]
     log("minimal client, zero delay, %d SMS" % len(R["pdus"]))
     R["min_zero"] = min_client_run(0, R["pdus"])
     log("zero delay with status reports, %d SMS" % N_ZERO_REPORTS)
@@ -278,7 +288,9 @@ def sec_throughput(R):
 
 
 def sec_slow(R):
-    pdus = R.get("pdus") or []
+    pdus = R.get("pdus")
+    if not pdus:   # run alone: smsgwd's PDUs for the minimal client
+        pdus = smsgw_run(1, 0, SLOW_ROUNDS)["pdus"]
     R["slow"] = {}
     for k in (1, 4, 16):
         n = SLOW_ROUNDS * k

@@ -45,7 +45,7 @@ struct ob_job {
 	enum ob_pending pending;
 	int mr;
 	int64_t retry_at;
-	char error[256];
+	char error[320];
 };
 
 /* Per-modem scheduling state. */

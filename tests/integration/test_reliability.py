@@ -280,7 +280,6 @@ GARBAGE = [
     "+CMT: ,23",                     # a PDU header with no PDU after it
     "+CREG: 9,9,9",
     "RING",
-    "NO CARRIER",
     "\u00ff\u00fe\u00fd binary-ish \u20ac\u2603",
     "A" * 3000,                      # a very long line
     "+CSQ: 99,99",
@@ -290,7 +289,8 @@ GARBAGE = [
 ]
 # Final result codes nobody asked for: whatever command is in flight may
 # take one as its answer, and the replies after it shift by one.
-STRAY_FINALS = ["OK", "ERROR", "+CMS ERROR: 500", "> ", "+CME ERROR: 10"]
+STRAY_FINALS = ["OK", "ERROR", "+CMS ERROR: 500", "> ", "+CME ERROR: 10",
+                "NO CARRIER"]
 
 
 class Traffic:

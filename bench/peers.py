@@ -177,9 +177,11 @@ def run(peer, sims, work, n, loopsleep=0, poll_faster=100, idle_s=5.0,
     try:
         p.start()
         p.wait_idle()
-        c0 = p.cpu_s()
-        time.sleep(idle_s)
-        idle = (p.cpu_s() - c0) / idle_s
+        idle = None
+        if idle_s > 0:
+            c0 = p.cpu_s()
+            time.sleep(idle_s)
+            idle = (p.cpu_s() - c0) / idle_s
         moves = p.stage(n)
         c0 = p.cpu_s()
         t0 = time.monotonic()
@@ -194,6 +196,6 @@ def run(peer, sims, work, n, loopsleep=0, poll_faster=100, idle_s=5.0,
         p.stop()
     return {"n": n, "modems": len(sims), "seconds": t1 - t0,
             "rate": n / (t1 - t0), "cpu_ms_per_msg": cpu * 1000.0 / n,
-            "idle_cpu_pct": idle * 100.0, "hwm_kb": hwm,
+            "idle_cpu_pct": idle * 100.0 if idle is not None else None, "hwm_kb": hwm,
             "steady_period_s": ((times[-1] - times[0]) / (len(times) - 1)
                                 if len(times) > 1 else None)}

@@ -9,11 +9,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
+
+#define HASHER_NICE 10 /* workers' nice value (the loop stays at 0) */
 
 enum job_kind { JOB_HASH, JOB_VERIFY, JOB_DUMMY };
 
@@ -169,10 +173,20 @@ static void run_job(struct hasher *h, struct job *j)
 	}
 }
 
+/* Hashing yields to the event loop: on a small box the workers would
+ * otherwise compete with the modem I/O for the same cores. Linux applies a
+ * nice value to one thread (tid); failure (a seccomp filter) only costs
+ * that preference. */
+static void worker_lower_priority(void)
+{
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HASHER_NICE);
+}
+
 static void *worker_main(void *arg)
 {
 	struct hasher *h = arg;
 
+	worker_lower_priority();
 	for (;;) {
 		struct job *j;
 

@@ -482,10 +482,180 @@ def test_modem_faults_recover():
         env.close(check_rc=ok)
 
 
+def test_stray_ok_during_send():
+    """A stray "OK" while AT+CMGS waits for the network: the send is
+    answered without a message reference. The SMS must not be left in
+    'sending' for the rest of the daemon's life; it is resent or marked
+    sent (it did go out), and the modem keeps working."""
+    env = Env(1, ["--send-delay", "1.5", "--noise"])
+    ok = False
+    try:
+        env.start()
+        env.wait_ready()
+        c = env.client()
+        sim = env.sims["m0"]
+        sid = c.ok("sms.send", {"to": "+34604990001", "text": "stray ok"})["sms_id"]
+        wait_for(lambda: env.d.log_count("modem m0: > 0") >= 1, 10,
+                 "the PDU on the wire")
+        sim.ok("urc", line="OK")
+        sid2 = c.ok("sms.send", {"to": "+34604990002", "text": "after"})["sms_id"]
+        env.wait_all_sent([sid, sid2], 30, "both SMS sent after a stray OK")
+        check("stray ok" in [e["text"] for e in sim.sent_log()], "sent")
+        ok = True
+    finally:
+        env.close(check_rc=ok)
+
+
+# --- disk full, read-only ----------------------------------------------------------
+
+def ignore_sigxfsz():
+    """preexec: a file size limit makes write() fail with EFBIG instead of
+    killing the daemon (an ignored signal stays ignored across exec)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+class Starver:
+    """Takes the disk space away from a running daemon and gives it back:
+    a filler file on a small tmpfs when we can mount one, else the
+    daemon's RLIMIT_FSIZE lowered to what its files hold now."""
+
+    def __init__(self):
+        self.fs = SmallFs("3m")
+        self.filler = None
+        self.pid = None
+
+    @property
+    def how(self):
+        return "tmpfs" if self.fs.mounted else "RLIMIT_FSIZE (%s)" % self.fs.why
+
+    def state_dir(self):
+        d = os.path.join(self.fs.dir, "state")
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def starve(self, env):
+        if self.fs.mounted:
+            self.filler = self.fs.fill()
+            return
+        self.pid = env.d.proc.pid
+        biggest = max(os.path.getsize(os.path.join(env.d.state_dir, f))
+                      for f in os.listdir(env.d.state_dir))
+        resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (biggest, biggest))
+
+    def feed(self):
+        if self.filler:
+            os.unlink(self.filler)
+            self.filler = None
+        if self.pid:
+            inf = resource.RLIM_INFINITY
+            resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (inf, inf))
+            self.pid = None
+
+    def cleanup(self):
+        self.fs.cleanup()
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_disk_full():
+    st = Starver()
+    env = None
+    ok = False
+    try:
+        env = Env(1, ["--send-delay", "0.01", "--report-delay", "0.1"],
+                  state_dir=st.state_dir(), preexec=ignore_sigxfsz,
+                  extra=ACCOUNTS + MANY_INVITES + OUTBOX_FAST,
+                  log_level="info")
+        env.start()
+        env.wait_ready()
+        c = env.client()
+        c.ok("settings.set", {"phone_profiles": True})
+        accepted = {}
+        codes = {}
+
+        def send(tag, n):
+            for i in range(n):
+                text = "%s %d" % (tag, len(accepted) + i)
+                r = c.request("sms.send", {"to": "+3460600%04d" % (len(accepted) % 10000),
+                                           "text": text})
+                if r["ok"]:
+                    accepted[r["result"]["sms_id"]] = text
+                else:
+                    code = r["error"]["code"]
+                    codes[code] = codes.get(code, 0) + 1
+                    check(code == "unavailable", "disk full gives %r" % r)
+                    return r["error"]["message"]
+            return None
+        send("before", 20)
+        check(not codes, "refusals with space left: %r" % codes)
+        st.starve(env)
+        # Writes fail once the WAL needs room it cannot get: keep asking
+        # (bounded) until the daemon says unavailable.
+        msg = None
+        for _ in range(200):
+            msg = send("full", 20)
+            if msg:
+                break
+        check(msg, "no request was refused on a full disk (%d accepted)" %
+              len(accepted))
+        full_accepted = len(accepted)
+        sim = env.sims["m0"]
+        for i in range(3):
+            sim.inject("+3460700%04d" % i, "while full %d" % i)
+        r = c.request("account.invite", {"phone": "+34607999001"})
+        check(r["ok"] or r["error"]["code"] == "unavailable", "invite: %r" % r)
+        # Still serving what needs no disk; not spinning on the failures.
+        check(c.ok("ping")["version"], "ping on a full disk")
+        c.ok("sms.list", {"direction": "out", "limit": 5})
+        cpu0 = cpu_seconds(env.d.proc.pid)
+        time.sleep(2)
+        cpu = cpu_seconds(env.d.proc.pid) - cpu0
+        more = send("still full", 5)
+        check(env.d.alive(), "smsgwd alive on a full disk")
+        st.feed()
+        # Space is back: the next requests succeed (the first may still
+        # meet the failed state; a few tries, bounded).
+        for _ in range(50):
+            if send("after", 1) is None:
+                break
+            time.sleep(0.1)
+        send("after", 19)
+        env.wait_all_sent(accepted, 60, "every acknowledged SMS sent after "
+                          "the disk had room again")
+        sent = [e["text"] for e in sim.sent_log()]
+        missing = [t for t in accepted.values() if t not in sent]
+        check(not missing, "acknowledged but not sent: %r" % missing[:5])
+        want = {"while full %d" % i for i in range(3)}
+        try:
+            wait_for(lambda: want <= {m["text"] for m in env.inbox()}, 30,
+                     "SMS that arrived on a full disk stored once there is room",
+                     interval=0.2)
+        except TestFailure as e:
+            raise TestFailure("%s; left on the modem: %d" %
+                              (e, len(sim.storage())))
+        check(env.integrity() == "ok", "integrity_check after a full disk")
+        log("%s: %d SMS acknowledged (%d before the first refusal), %r "
+            "refusals, e.g. %r; %r on the second try; daemon CPU while "
+            "full and idle: %.2f s in 2 s", st.how, len(accepted),
+            full_accepted, codes, msg, more, cpu)
+        check(cpu < 1.0, "the daemon spins on a full disk: %.2f s CPU in 2 s" % cpu)
+        ok = True
+    finally:
+        if env:
+            env.close(check_rc=ok)
+        st.cleanup()
+
+
 if __name__ == "__main__":
     print("reliability: seed %d%s" % (SEED, " (soak)" if SOAK else ""),
           flush=True)
     run_tests([
         test_kill9_rounds,
         test_modem_faults_recover,
+        test_stray_ok_during_send,
+        test_disk_full,
     ])

@@ -21,6 +21,7 @@
 
 #define IB_EXPIRE_EVERY 60.0  /* s between incomplete-set sweeps */
 #define IB_MEM_MAX 8
+#define IB_SEEN_KEEP_MS (7LL * 24 * 3600 * 1000) /* fingerprints kept */
 #define IB_RESWEEP 5.0        /* s between sweeps after a refused commit */
 
 struct inbox {
@@ -74,9 +75,16 @@ static void ib_announce(struct inbox *ib, int64_t id, const char *peer,
 		 incomplete ? " (incomplete)" : "");
 }
 
+/* What a commit produced, announced once it is durable. */
+struct ib_stored {
+	int64_t id;         /* 0: nothing complete yet (a part of a set) */
+	int64_t account_id;
+};
+
 /* Stores one part of a concatenated SMS, and the whole SMS when this part
- * completes it, in one transaction. */
-static int ib_commit_part(struct inbox *ib, const struct pdu_sms *s)
+ * completes it, in the caller's transaction. */
+static int ib_store_part(struct inbox *ib, const struct pdu_sms *s,
+			 struct ib_stored *out)
 {
 	struct store_inbox_part part = {
 		.sender = s->addr.text,
@@ -86,25 +94,15 @@ static int ib_commit_part(struct inbox *ib, const struct pdu_sms *s)
 		.text = s->text,
 	};
 	enum store_inbox_result res;
-	int64_t account = 0, id = 0;
 	char *text = NULL;
-	int rc = store_tx_begin(ib->store);
+	int rc = store_inbox_part_add(ib->store, &part, &res, &text);
 
-	if (rc < 0)
-		return rc;
-	rc = store_inbox_part_add(ib->store, &part, &res, &text);
 	if (rc == 0 && res == STORE_INBOX_COMPLETE) {
-		account = ib_account(ib, s->addr.text);
+		out->account_id = ib_account(ib, s->addr.text);
 		rc = store_sms_receive(ib->store, s->addr.text, text, false,
-				       account, &id);
+				       out->account_id, &out->id);
 	}
 	free(text);
-	if (rc == 0)
-		rc = store_tx_commit(ib->store);
-	else
-		store_tx_rollback(ib->store);
-	if (rc == 0 && id)
-		ib_announce(ib, id, s->addr.text, false, account);
 	return rc;
 }
 
@@ -119,34 +117,58 @@ static const char *ib_text(const struct pdu_sms *s, char *buf, size_t len)
 	return buf;
 }
 
-static int ib_commit_single(struct inbox *ib, const char *peer,
-			    const char *text)
+/* Stores what one PDU carries (s NULL: it could not be decoded, kept as
+ * hex so nothing is lost), in one transaction with its fingerprint: a PDU
+ * read again after a crash is recognised and not stored twice. */
+static int ib_commit(struct inbox *ib, const char *hex,
+		     const struct pdu_sms *s, const char *peer)
 {
-	int64_t account = ib_account(ib, peer), id;
-	int rc = store_sms_receive(ib->store, peer, text, false, account, &id);
+	char buf[PDU_HEX_MAX + 2 * PDU_DATA_MAX + 64];
+	struct ib_stored st = { 0, 0 };
+	bool seen = false;
+	int rc = store_tx_begin(ib->store);
 
+	if (rc < 0)
+		return rc;
+	rc = store_inbox_seen(ib->store, hex, store_now_ms(), &seen);
+	if (rc == 0 && !seen) {
+		if (s && s->concat.present && s->concat.total > 1) {
+			rc = ib_store_part(ib, s, &st);
+		} else {
+			const char *text = s ? ib_text(s, buf, sizeof(buf)) : buf;
+
+			if (!s)
+				snprintf(buf, sizeof(buf), "[undecodable PDU] %s",
+					 hex);
+			st.account_id = ib_account(ib, peer);
+			rc = store_sms_receive(ib->store, peer, text, false,
+					       st.account_id, &st.id);
+		}
+	}
 	if (rc == 0)
-		ib_announce(ib, id, peer, false, account);
+		rc = store_tx_commit(ib->store);
+	else
+		store_tx_rollback(ib->store);
+	if (rc == 0 && seen)
+		log_info("inbox: an SMS read again after a restart was stored "
+			 "already");
+	if (rc == 0 && st.id)
+		ib_announce(ib, st.id, peer, false, st.account_id);
 	return rc;
 }
 
-/* Decodes and commits one PDU read from a modem. A PDU that cannot be
- * decoded is kept as its hex, so nothing is lost. */
+/* Decodes and commits one PDU read from a modem. */
 static enum ib_outcome ib_process(struct inbox *ib, struct modem *m,
 				  const char *hex)
 {
 	struct pdu_sms *s = &ib->scratch;
-	char err[PDU_ERR_MAX], buf[2 * PDU_DATA_MAX + 32];
+	char err[PDU_ERR_MAX];
 	int rc;
 
 	if (pdu_decode_hex(hex, s, err, sizeof(err)) < 0) {
-		char keep[PDU_HEX_MAX + 64];
-
 		log_warn("inbox: modem %s: undecodable SMS kept raw: %s",
 			 modem_name(m), err);
-		snprintf(keep, sizeof(keep), "[undecodable PDU] %.*s",
-			 PDU_HEX_MAX - 1, hex);
-		rc = ib_commit_single(ib, "unknown", keep);
+		rc = ib_commit(ib, hex, NULL, "unknown");
 		goto done;
 	}
 	if (s->type == PDU_STATUS_REPORT) {
@@ -155,11 +177,7 @@ static enum ib_outcome ib_process(struct inbox *ib, struct modem *m,
 	}
 	if (s->type == PDU_SUBMIT)
 		return IB_KEEP; /* an outgoing copy someone stored: not ours */
-	if (s->concat.present && s->concat.total > 1)
-		rc = ib_commit_part(ib, s);
-	else
-		rc = ib_commit_single(ib, s->addr.text,
-				      ib_text(s, buf, sizeof(buf)));
+	rc = ib_commit(ib, hex, s, s->addr.text);
 done:
 	if (rc < 0) {
 		log_err("inbox: modem %s: cannot store an SMS (left on the "
@@ -327,6 +345,9 @@ static void ib_expire(struct inbox *ib)
 
 	if (rc == 0)
 		rc = store_inbox_expire(ib->store, older, &sets, &n);
+	if (rc == 0)
+		rc = store_inbox_seen_prune(ib->store,
+					    store_now_ms() - IB_SEEN_KEEP_MS);
 	if (rc == 0 && n)
 		ids = calloc(n, sizeof(*ids));
 	for (size_t i = 0; rc == 0 && i < n; i++)

@@ -123,6 +123,15 @@ static const struct migration store_migrations[] = {
 	  "  value TEXT NOT NULL\n"
 	  ") WITHOUT ROWID;\n" },
 	{ "accounts", ACCOUNTS_SCHEMA_V1 },
+	{ "inbound fingerprints",
+	  /* Every PDU read from a modem, kept for a while: one read again
+	   * after a crash between its commit and its deletion from the
+	   * modem is recognised and not stored twice. */
+	  "CREATE TABLE inbox_seen (\n"
+	  "  pdu TEXT PRIMARY KEY,\n"
+	  "  at INTEGER NOT NULL\n"
+	  ") WITHOUT ROWID;\n"
+	  "CREATE INDEX inbox_seen_at ON inbox_seen (at);\n" },
 };
 
 #define N_MIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -142,7 +151,7 @@ enum st_id {
 	ST_INBOX_FIND, ST_INBOX_INSERT, ST_INBOX_DROP, ST_INBOX_COUNT,
 	ST_INBOX_TEXTS, ST_INBOX_DONE, ST_INBOX_STALE, ST_INBOX_PURGE,
 	ST_AUDIT_INSERT, ST_AUDIT_LIST, ST_SETTING_GET, ST_SETTING_SET,
-	ST_COUNT_STATUS, ST_COUNT_PARTIAL,
+	ST_COUNT_STATUS, ST_COUNT_PARTIAL, ST_SEEN_ADD, ST_SEEN_PRUNE,
 	ST_COUNT,
 };
 
@@ -270,6 +279,10 @@ static const struct st_def st_defs[ST_COUNT] = {
 	[ST_COUNT_PARTIAL] = { "count_partial",
 		"SELECT count(*) FROM (SELECT 1 FROM inbox_part "
 		"WHERE done_at IS NULL GROUP BY sender, ref, total)" },
+	[ST_SEEN_ADD] = { "seen_add",
+		"INSERT OR IGNORE INTO inbox_seen (pdu, at) VALUES (?1, ?2)" },
+	[ST_SEEN_PRUNE] = { "seen_prune",
+		"DELETE FROM inbox_seen WHERE at < ?1" },
 };
 
 struct store {
@@ -1472,6 +1485,31 @@ int store_sms_receive(struct store *s, const char *peer, const char *text,
 	if (!r && id)
 		*id = sqlite3_last_insert_rowid(s->db);
 	return r;
+}
+
+int store_inbox_seen(struct store *s, const char *pdu_hex, int64_t now,
+		     bool *seen)
+{
+	sqlite3_stmt *ins = s->st[ST_SEEN_ADD];
+	int r;
+
+	if (!pdu_hex || !*pdu_hex)
+		return -EINVAL;
+	if (s->depth == 0)
+		return -EINVAL; /* must commit with what it guards */
+	r = bindv(s, ins, "sI", pdu_hex, now);
+	r = r ? r : run(s, ins);
+	if (r == 0)
+		*seen = sqlite3_changes(s->db) == 0;
+	return r;
+}
+
+int store_inbox_seen_prune(struct store *s, int64_t older_than)
+{
+	sqlite3_stmt *del = s->st[ST_SEEN_PRUNE];
+	int r = bindv(s, del, "I", older_than);
+
+	return r ? r : run(s, del);
 }
 
 /* Binds (sender, ref, total) as parameters 1..3 plus extras. */

@@ -274,6 +274,15 @@ int store_report_match(struct store *s, const struct store_report *r,
 int store_sms_receive(struct store *s, const char *peer, const char *text,
 		      bool incomplete, int64_t account_id, int64_t *id);
 
+/* Records a PDU read from a modem; *seen is true when it was recorded
+ * before (the same SMS read again after a crash between its commit and its
+ * deletion from the modem: not to be stored twice). Must run in the
+ * transaction that stores the SMS: -EINVAL without one. */
+int store_inbox_seen(struct store *s, const char *pdu_hex, int64_t now,
+		     bool *seen);
+/* Forgets PDUs recorded before older_than. */
+int store_inbox_seen_prune(struct store *s, int64_t older_than);
+
 /* One part of a concatenated inbound SMS. */
 struct store_inbox_part {
 	const char *sender;

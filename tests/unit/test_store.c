@@ -921,6 +921,39 @@ static bool iso_ok(const char *t)
 		      &se, &ms, &z) == 8 && z == 'Z' && y >= 2020;
 }
 
+/* A PDU read again after a crash is recognised, across a reopen, until it
+ * is pruned; the check only runs inside the storing transaction. */
+static void test_inbox_seen(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	const char *pdu = "0791448720003023240DD0E474D81C0EBB010000111011315214000BE474D81C0EBB5DE3771B";
+	bool seen = true;
+
+	assert_int_equal(store_inbox_seen(s, pdu, 1000, &seen), -EINVAL);
+	assert_int_equal(store_tx_begin(s), 0);
+	assert_int_equal(store_inbox_seen(s, pdu, 1000, &seen), 0);
+	assert_false(seen);
+	assert_int_equal(store_tx_commit(s), 0);
+	store_free(s);
+	s = open_ok(f);
+	assert_int_equal(store_tx_begin(s), 0);
+	assert_int_equal(store_inbox_seen(s, pdu, 2000, &seen), 0);
+	assert_true(seen);
+	assert_int_equal(store_inbox_seen(s, "00", 2000, &seen), 0);
+	assert_false(seen);
+	/* Rolled back: not recorded. */
+	store_tx_rollback(s);
+	assert_int_equal(store_tx_begin(s), 0);
+	assert_int_equal(store_inbox_seen(s, "00", 2000, &seen), 0);
+	assert_false(seen);
+	assert_int_equal(store_inbox_seen_prune(s, 1500), 0);
+	assert_int_equal(store_inbox_seen(s, pdu, 3000, &seen), 0);
+	assert_false(seen);
+	assert_int_equal(store_tx_commit(s), 0);
+	store_free(s);
+}
+
 static void test_sms_json_shape(void **state)
 {
 	struct fx *f = *state;
@@ -1526,6 +1559,7 @@ int main(void)
 		T(test_report_matching),
 		T(test_inbox_multipart),
 		T(test_inbox_expire),
+		T(test_inbox_seen),
 		T(test_sms_json_shape),
 		T(test_sms_list_paging),
 		T(test_audit),

@@ -78,6 +78,9 @@ struct outbox {
 	struct ob_announce *announce;
 	size_t n_announce, cap_announce;
 	struct pdu_part *parts;  /* scratch for encoding, OB_MAX_PARTS */
+	ev_prepare batch_prepare; /* commits the batch before the loop waits */
+	struct ob_accepted *accepted; /* answers waiting for that commit */
+	size_t n_accepted, cap_accepted;
 	uint16_t next_ref;       /* concatenation reference */
 	unsigned rand_state;
 };
@@ -688,6 +691,67 @@ out:
 
 /* --- ops ------------------------------------------------------------------ */
 
+/* An accepted sms.send waiting for its batch's commit. */
+struct ob_accepted {
+	struct ctl_req *req;
+	struct outbox_queued q;
+};
+
+/* Commits the batch of accepted sms.send and answers each, ok only now
+ * that the SMS is durable. Called before the loop waits, or by the store
+ * when someone else needs it first. */
+static void ob_batch_flush(void *ctx)
+{
+	struct outbox *ob = ctx;
+	int rc = store_batch_commit(ob->store);
+
+	ev_prepare_stop(ob->loop, &ob->batch_prepare);
+	for (size_t i = 0; i < ob->n_accepted; i++) {
+		struct ob_accepted *a = &ob->accepted[i];
+
+		if (rc == 0)
+			ctl_reply_ok(a->req, json_pack("{s:I, s:i}", "sms_id",
+						       (json_int_t)a->q.id,
+						       "parts", (int)a->q.parts));
+		else
+			ctl_reply_err(a->req, CTL_ERR_UNAVAILABLE,
+				      "the SMS could not be stored: %s",
+				      strerror(-rc));
+	}
+	ob->n_accepted = 0;
+	if (rc == 0) {
+		outbox_kick(ob);
+	} else {
+		log_err("outbox: a batch of SMS could not be committed: %s",
+			strerror(-rc));
+		outbox_rollback(ob);
+	}
+}
+
+static void ob_batch_prepare_cb(struct ev_loop *loop, ev_prepare *w,
+				int revents)
+{
+	(void)loop;
+	(void)revents;
+	ob_batch_flush(w->data);
+}
+
+static int ob_accepted_push(struct outbox *ob, struct ctl_req *req,
+			    const struct outbox_queued *q)
+{
+	if (ob->n_accepted == ob->cap_accepted) {
+		size_t cap = ob->cap_accepted ? ob->cap_accepted * 2 : 64;
+		struct ob_accepted *v = realloc(ob->accepted, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ob->accepted = v;
+		ob->cap_accepted = cap;
+	}
+	ob->accepted[ob->n_accepted++] = (struct ob_accepted){ req, *q };
+	return 0;
+}
+
 static int ob_audit_send(struct outbox *ob, struct ctl_req *req,
 			 const struct outbox_queued *q)
 {
@@ -701,15 +765,53 @@ static int ob_audit_send(struct outbox *ob, struct ctl_req *req,
 	return rc;
 }
 
+/* Queues one sms.send into the open batch (in a savepoint of its own, so a
+ * refusal undoes only this one). The answer waits for the batch commit;
+ * a refusal is answered now. */
+static void ob_accept(struct outbox *ob, struct ctl_req *req,
+		      const char *e164, const char *text)
+{
+	size_t mark = ob->n_announce;
+	struct outbox_queued q;
+	char err[256] = "";
+	int rc = store_batch_enter(ob->store, ob_batch_flush, ob);
+
+	if (rc == 0) {
+		rc = store_tx_begin(ob->store);
+		if (rc == 0)
+			rc = outbox_queue_text(ob, e164, text, NULL,
+					       STORE_KIND_MANUAL, 0, &q, err,
+					       sizeof(err));
+		if (rc == 0)
+			rc = ob_audit_send(ob, req, &q);
+		if (rc == 0)
+			rc = store_tx_commit(ob->store);
+		else if (store_in_tx(ob->store))
+			store_tx_rollback(ob->store);
+		if (rc == 0)
+			rc = ob_accepted_push(ob, req, &q);
+		store_batch_leave(ob->store);
+		if (!ev_is_active(&ob->batch_prepare))
+			ev_prepare_start(ob->loop, &ob->batch_prepare);
+	}
+	if (rc == 0)
+		return;
+	if (ob->n_announce > mark)
+		ob->n_announce = mark;
+	if (rc == -EINVAL || rc == -E2BIG)
+		ctl_reply_err(req, CTL_ERR_BAD_REQUEST, "text: %s", err);
+	else
+		ctl_reply_err(req, CTL_ERR_UNAVAILABLE,
+			      "the SMS could not be stored: %s", strerror(-rc));
+}
+
 static void op_sms_send(struct ctl_req *req, json_t *args, void *ctx)
 {
 	struct outbox *ob = ctx;
 	const char *to = json_string_value(json_object_get(args, "to"));
 	const char *text = json_string_value(json_object_get(args, "text"));
-	char e164[PHONE_E164_MAX], err[256];
+	char e164[PHONE_E164_MAX];
 	const char *why = NULL;
-	struct outbox_queued q;
-	int rc;
 
 	if (!to || !text) {
 		ctl_reply_err(req, CTL_ERR_BAD_REQUEST,
@@ -725,32 +827,7 @@ static void op_sms_send(struct ctl_req *req, json_t *args, void *ctx)
 			      "text: longer than %d bytes", OB_TEXT_MAX);
 		return;
 	}
-	/* The SMS and its audit entry commit together: one fsync. */
-	rc = store_tx_begin(ob->store);
-	if (rc == 0)
-		rc = outbox_queue_text(ob, e164, text, NULL, STORE_KIND_MANUAL,
-				       0, &q, err, sizeof(err));
-	else
-		snprintf(err, sizeof(err), "store: %s", strerror(-rc));
-	if (rc == 0)
-		rc = ob_audit_send(ob, req, &q);
-	if (rc == 0)
-		rc = store_tx_commit(ob->store);
-	else if (store_in_tx(ob->store))
-		store_tx_rollback(ob->store);
-	if (rc < 0) {
-		outbox_rollback(ob);
-		if (rc == -EINVAL || rc == -E2BIG)
-			ctl_reply_err(req, CTL_ERR_BAD_REQUEST, "text: %s", err);
-		else
-			ctl_reply_err(req, CTL_ERR_UNAVAILABLE,
-				      "the SMS could not be stored: %s",
-				      strerror(-rc));
-		return;
-	}
-	outbox_kick(ob);
-	ctl_reply_ok(req, json_pack("{s:I, s:i}", "sms_id", (json_int_t)q.id,
-				    "parts", (int)q.parts));
+	ob_accept(ob, req, e164, text);
 }
 
 static void op_sms_get(struct ctl_req *req, json_t *args, void *ctx)
@@ -883,6 +960,8 @@ struct outbox *outbox_new(struct ev_loop *loop, struct store *store,
 	ev_timer_init(&ob->stall_timer, ob_stall_cb, OB_STALL_RETRY,
 		      OB_STALL_RETRY);
 	ob->stall_timer.data = ob;
+	ev_prepare_init(&ob->batch_prepare, ob_batch_prepare_cb);
+	ob->batch_prepare.data = ob;
 	ob->kick_timer.data = ob->retry_timer.data = ob->expire_timer.data = ob;
 	ev_timer_start(loop, &ob->expire_timer);
 	l.user = ob;
@@ -901,6 +980,10 @@ void outbox_free(struct outbox *ob)
 {
 	if (!ob)
 		return;
+	if (store_batch_open(ob->store))
+		ob_batch_flush(ob);
+	ev_prepare_stop(ob->loop, &ob->batch_prepare);
+	free(ob->accepted);
 	ev_timer_stop(ob->loop, &ob->kick_timer);
 	ev_timer_stop(ob->loop, &ob->retry_timer);
 	ev_timer_stop(ob->loop, &ob->expire_timer);

@@ -294,7 +294,21 @@ struct store {
 				      transaction by itself, until it ends */
 	int64_t *orphans;          /* ids 'sending' at open, to resume */
 	size_t norphans, next_orphan;
+	/* group commit (store_batch_*): */
+	bool batch;                /* a batch transaction is open */
+	bool batch_inside;         /* its owner is writing into it now */
+	store_flush_fn *batch_flush;
+	void *batch_ctx;
 };
+
+/* Anyone but the batch's owner about to use the database: the batch is
+ * committed (and its owner answers for it) first, so that their own
+ * commits stay commits, durable when they return. */
+static void batch_guard(struct store *s)
+{
+	if (s->batch && !s->batch_inside)
+		s->batch_flush(s->batch_ctx);
+}
 
 struct store_stmt {
 	struct store *s;
@@ -444,6 +458,7 @@ static int step(struct store *s, sqlite3_stmt *st)
 {
 	int rc, err;
 
+	batch_guard(s);
 	if (s->aborted) {
 		sqlite3_reset(st);
 		return s->aborted;
@@ -566,6 +581,7 @@ int store_tx_begin(struct store *s)
 {
 	int r;
 
+	batch_guard(s);
 	if (s->aborted)
 		return s->aborted;
 	r = tx_exec(s, s->depth ? ST_SAVEPOINT : ST_BEGIN);
@@ -1235,6 +1251,7 @@ static int write1_relaxed(struct store *s, sqlite3_stmt *st, int bound)
 {
 	int r;
 
+	batch_guard(s);
 	if (s->depth > 0 || bound)
 		return write1(s, st, bound);
 	sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
@@ -2113,10 +2130,54 @@ int store_exec(struct store *s, const char *sql)
 {
 	int rc;
 
+	batch_guard(s);
 	if (s->aborted)
 		return s->aborted;
 	rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : fail(s, rc, sql);
+}
+
+/* --- group commit ------------------------------------------------------------ */
+
+int store_batch_enter(struct store *s, store_flush_fn *flush, void *ctx)
+{
+	int r;
+
+	if (s->batch) {
+		if (s->batch_flush != flush || s->batch_ctx != ctx)
+			return -EBUSY;
+		s->batch_inside = true;
+		return 0;
+	}
+	if (s->depth > 0)
+		return -EBUSY;
+	r = store_tx_begin(s);
+	if (r < 0)
+		return r;
+	s->batch = true;
+	s->batch_inside = true;
+	s->batch_flush = flush;
+	s->batch_ctx = ctx;
+	return 0;
+}
+
+void store_batch_leave(struct store *s)
+{
+	s->batch_inside = false;
+}
+
+bool store_batch_open(const struct store *s)
+{
+	return s->batch;
+}
+
+int store_batch_commit(struct store *s)
+{
+	if (!s->batch)
+		return 0;
+	s->batch = false;
+	s->batch_inside = false;
+	return store_tx_commit(s);
 }
 
 int store_query_plan(struct store *s, const char *name, char **plan)

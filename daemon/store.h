@@ -106,6 +106,26 @@ int store_tx_commit(struct store *s);
 void store_tx_rollback(struct store *s);
 bool store_in_tx(const struct store *s);
 
+/* --- group commit ---------------------------------------------------------- */
+
+/* Many small writes that need no answer before the loop next waits (the
+ * SMS of pipelined sms.send requests) share one transaction, one fsync: a
+ * batch. Its owner enters it, writes (in savepoints: store_tx_begin inside
+ * nests), leaves it, and commits it before the loop blocks, answering the
+ * requests only then. Anyone else who touches the store while a batch is
+ * open makes the store call flush(ctx) first, which must commit it
+ * (store_batch_commit) and answer for it: so every other transaction keeps
+ * its meaning (committed and durable when store_tx_commit returns).
+ *
+ * enter: 0, -EBUSY (another owner's batch, or a transaction is open), or
+ * a store error from BEGIN. commit: 0 when none was open, or the result of
+ * the COMMIT (the batch is over either way). */
+typedef void store_flush_fn(void *ctx);
+int store_batch_enter(struct store *s, store_flush_fn *flush, void *ctx);
+void store_batch_leave(struct store *s);
+bool store_batch_open(const struct store *s);
+int store_batch_commit(struct store *s);
+
 /* --- outbox -------------------------------------------------------------- */
 
 enum store_status {

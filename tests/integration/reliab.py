@@ -404,7 +404,9 @@ class SmallFs:
     def __init__(self, size="2m"):
         self.dir = tempfile.mkdtemp(prefix="smsgw-fs-")
         self.mounted = False
-        if os.geteuid() == 0:
+        if os.environ.get("SMSGW_RELIAB_NO_MOUNT"):
+            self.why = "SMSGW_RELIAB_NO_MOUNT set"
+        elif os.geteuid() == 0:
             r = subprocess.run(["mount", "-t", "tmpfs", "-o",
                                 "size=%s,mode=0755" % size, "tmpfs", self.dir],
                                capture_output=True, text=True, timeout=30)

@@ -3,10 +3,12 @@ SQLite file, and simulated modems on ptys (tests/integration/simmodem.py).
 
 Every wait has a timeout, every loop a bound.
 """
+import json
 import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -176,6 +178,43 @@ def test_multipart_and_events():
         check(any(e["op"] == "sms.send" for e in audit), "sms.send audited")
     finally:
         stop_all(d, sims)
+
+
+def test_group_commit_answers_after_commit():
+    """Pipelined sms.send share a commit; another module's write in the same
+    read flushes it first; every answered SMS survives a kill -9 at once."""
+    d, sims = sims_and_daemon(1, ["--send-delay", "5"])
+    d.start()
+    try:
+        c = d.client()
+        lines = []
+        for i in range(3):
+            lines.append({"id": "a%d" % i, "op": "sms.send",
+                          "args": {"to": "+3460015000%d" % i, "text": "gc %d" % i}})
+        lines.append({"id": "set", "op": "settings.set",
+                      "args": {"domain_verified": True}})
+        for i in range(3, 6):
+            lines.append({"id": "a%d" % i, "op": "sms.send",
+                          "args": {"to": "+3460015000%d" % i, "text": "gc %d" % i}})
+        c.send_raw("".join(json.dumps(l) + "\n" for l in lines).encode())
+        got = {}
+        for _ in range(len(lines)):
+            r = c.read_line()
+            got[r["id"]] = r
+        check(all(r.get("ok") for r in got.values()), "all answered ok: %r" % got)
+        d.kill9()
+        con = sqlite3.connect(os.path.join(d.state_dir, "smsgw.db"))
+        try:
+            texts = {t for (t,) in con.execute("SELECT text FROM sms WHERE direction='out'")}
+            setting = con.execute("SELECT value FROM settings WHERE key='domain_verified'").fetchone()
+        finally:
+            con.close()
+        check(texts == {"gc %d" % i for i in range(6)}, "all six durable: %r" % texts)
+        check(setting is not None, "the setting is durable")
+    finally:
+        d.kill9()
+        for s in sims.values():
+            s.cleanup()
 
 
 def test_transient_retried_permanent_failed():
@@ -393,6 +432,7 @@ if __name__ == "__main__":
         test_500_sms_two_modems,
         test_multipart_and_events,
         test_transient_retried_permanent_failed,
+        test_group_commit_answers_after_commit,
         test_unplugged_modem_queue_moves,
         test_kill9_nothing_lost,
         test_inbound_sweep_and_multipart_across_restart,

@@ -954,6 +954,74 @@ static void test_inbox_seen(void **state)
 	store_free(s);
 }
 
+/* Rows in sms, seen from a second connection: only committed ones. */
+static int outside_count(const struct fx *f)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sms", -1,
+					    &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+struct flush_probe {
+	struct store *s;
+	int calls;
+	int rc;
+};
+
+static void probe_flush(void *ctx)
+{
+	struct flush_probe *p = ctx;
+
+	p->calls++;
+	p->rc = store_batch_commit(p->s);
+}
+
+/* A batch holds writes until its commit; anyone else touching the store
+ * first makes it commit (flush), so their own commit keeps its meaning. */
+static void test_batch_group_commit(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct flush_probe p = { s, 0, -1 };
+	char *v = NULL;
+
+	assert_int_equal(store_batch_enter(s, probe_flush, &p), 0);
+	queue1(s, STORE_PRIO_BULK);
+	queue1(s, STORE_PRIO_BULK);
+	store_batch_leave(s);
+	assert_true(store_batch_open(s));
+	assert_int_equal(outside_count(f), 0); /* not committed yet */
+	assert_int_equal(store_batch_enter(s, probe_flush, &p), 0);
+	queue1(s, STORE_PRIO_BULK);
+	store_batch_leave(s);
+	assert_int_equal(p.calls, 0);
+	/* Someone else writes: the batch is flushed first. */
+	assert_int_equal(store_setting_set(s, "k", "v"), 0);
+	assert_int_equal(p.calls, 1);
+	assert_int_equal(p.rc, 0);
+	assert_false(store_batch_open(s));
+	assert_int_equal(outside_count(f), 3);
+	assert_int_equal(store_setting_get(s, "k", &v), 0);
+	assert_string_equal(v, "v");
+	free(v);
+	/* Another owner cannot join an open batch. */
+	assert_int_equal(store_batch_enter(s, probe_flush, &p), 0);
+	assert_int_equal(store_batch_enter(s, probe_flush, NULL), -EBUSY);
+	store_batch_leave(s);
+	assert_int_equal(store_batch_commit(s), 0);
+	assert_int_equal(store_batch_commit(s), 0); /* none open: no-op */
+	store_free(s);
+}
+
 static void test_sms_json_shape(void **state)
 {
 	struct fx *f = *state;
@@ -1560,6 +1628,7 @@ int main(void)
 		T(test_inbox_multipart),
 		T(test_inbox_expire),
 		T(test_inbox_seen),
+		T(test_batch_group_commit),
 		T(test_sms_json_shape),
 		T(test_sms_list_paging),
 		T(test_audit),

@@ -310,8 +310,8 @@ static const struct {
 	  } },
 	{ "es",
 	  {
-		  [CONFIG_TMPL_INVITE] = "{org}: {name}, tienes una "
-					 "invitación. Reclama tu cuenta y "
+		  [CONFIG_TMPL_INVITE] = "{org}: {name}, te hemos "
+					 "invitado. Activa tu cuenta y "
 					 "elige una contraseña: {link}",
 		  [CONFIG_TMPL_RECOVERY] = "{org}: tu código de recuperación "
 					   "es {code}. Solo sirve una vez. "

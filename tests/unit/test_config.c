@@ -985,7 +985,7 @@ static void test_builtin_templates_render(void **state)
 	config_template_render(config_template(l.cfg, "es",
 					       CONFIG_TMPL_INVITE),
 			       &v, out, sizeof(out));
-	assert_string_equal(out, "ACME: Ana, tienes una invitación. Reclama "
+	assert_string_equal(out, "ACME: Ana, te hemos invitado. Activa "
 				 "tu cuenta y elige una contraseña: "
 				 "https://p/claim/TOKEN");
 	unload(&l);

@@ -9,7 +9,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#define NOTIFY_TRIES 20
 
 struct notify {
 	int fd;                  /* -1 when NOTIFY_SOCKET is unset */
@@ -84,10 +87,18 @@ int notify_send(struct notify *n, const char *fmt, ...)
 	va_end(ap);
 	if (len < 0 || (size_t)len >= sizeof(msg))
 		return -EMSGSIZE;
-	if (sendto(n->fd, msg, (size_t)len, MSG_NOSIGNAL,
-		   (struct sockaddr *)&n->addr, n->addrlen) < 0)
-		return -errno;
-	return 0;
+	/* The manager's queue may be full for a moment (it reads it in its own
+	 * time): retry briefly rather than lose READY=1 or STOPPING=1. The
+	 * wait is bounded (NOTIFY_TRIES x 5 ms). */
+	for (int i = 0; i < NOTIFY_TRIES; i++) {
+		if (sendto(n->fd, msg, (size_t)len, MSG_NOSIGNAL,
+			   (struct sockaddr *)&n->addr, n->addrlen) >= 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+	}
+	return -EAGAIN;
 }
 
 uint64_t notify_watchdog_usec(const struct notify *n)

@@ -87,6 +87,10 @@ struct outbox {
 
 static void ob_schedule(struct outbox *ob);
 static void ob_job_send(struct outbox *ob, struct ob_modem *om);
+static int ob_job_take(struct outbox *ob, struct ob_modem *om,
+		       struct ob_job **out);
+static void ob_job_begin(struct outbox *ob, struct ob_modem *om,
+			 struct ob_job *job);
 
 /* --- per-modem state ---------------------------------------------------- */
 
@@ -300,13 +304,29 @@ static double ob_backoff(struct outbox *ob, int attempts)
 	return d / 2 + d / 2 * ((double)rand_r(&ob->rand_state) / RAND_MAX);
 }
 
+static void ob_job_free(struct ob_job *job)
+{
+	store_sms_clear(&job->sms);
+	free(job);
+}
+
 static void ob_job_end(struct ob_modem *om)
 {
 	if (!om->job)
 		return;
-	store_sms_clear(&om->job->sms);
-	free(om->job);
+	ob_job_free(om->job);
 	om->job = NULL;
+}
+
+/* Whether om's modem may start another SMS now: ready, idle on the wire,
+ * under its rate cap. */
+static bool ob_modem_can_take(struct outbox *ob, struct ob_modem *om)
+{
+	const struct config_modem *mc = pool_modem_config(ob->pool, om->modem);
+
+	return modem_is_ready(om->modem) &&
+	       ob_rate_wait(om, mc ? mc->max_per_minute : 0,
+			    ev_now(ob->loop)) == 0;
 }
 
 static void ob_stall(struct outbox *ob, struct ob_job *job,
@@ -320,19 +340,23 @@ static void ob_stall(struct outbox *ob, struct ob_job *job,
 		ev_timer_again(ob->loop, &ob->stall_timer);
 }
 
-/* Commits a part's message reference; for the last part, the SMS's 'sent'
- * in the same transaction (one fsync for both). */
-static int ob_record_part(struct outbox *ob, struct ob_job *job,
-			  struct modem *m)
+/* Commits a part's message reference. For the last part, the SMS's 'sent'
+ * and, when the modem may go on, the move of its next SMS to 'sending' go
+ * in the same transaction: one commit (one fsync) per SMS, and the next
+ * send needs no further trip through the loop. *next: that job, or NULL. */
+static int ob_record_part(struct outbox *ob, struct ob_modem *om,
+			  struct ob_job **next)
 {
+	struct ob_job *job = om->job;
 	const struct store_part *part = &job->sms.parts[job->part];
 	bool last = job->part + 1 >= job->sms.nparts;
 	int rc = last ? store_tx_begin(ob->store) : 0;
 
+	*next = NULL;
 	if (rc < 0)
 		return rc;
-	rc = store_part_sent(ob->store, job->sms.id, part->seq, modem_name(m),
-			     job->mr, store_now_ms());
+	rc = store_part_sent(ob->store, job->sms.id, part->seq,
+			     modem_name(om->modem), job->mr, store_now_ms());
 	if (!last)
 		return rc;
 	if (rc == 0) {
@@ -340,9 +364,17 @@ static int ob_record_part(struct outbox *ob, struct ob_job *job,
 		if (rc == -EINVAL)
 			rc = 0; /* reports made it delivered/failed already */
 	}
+	if (rc == 0 && ob_modem_can_take(ob, om) &&
+	    ob_job_take(ob, om, next) < 0)
+		*next = NULL; /* nothing due (or no memory): the kick looks */
 	if (rc == 0)
-		return store_tx_commit(ob->store);
-	store_tx_rollback(ob->store);
+		rc = store_tx_commit(ob->store);
+	else
+		store_tx_rollback(ob->store);
+	if (rc < 0 && *next) {
+		ob_job_free(*next);
+		*next = NULL;
+	}
 	return rc;
 }
 
@@ -378,17 +410,23 @@ static int ob_settle(struct outbox *ob, struct ob_modem *om)
 	switch (job->pending) {
 	case OB_PENDING_NONE:
 		return 0;
-	case OB_PENDING_RECORD:
-		rc = ob_record_part(ob, job, om->modem);
+	case OB_PENDING_RECORD: {
+		struct ob_job *next;
+
+		rc = ob_record_part(ob, om, &next);
 		if (rc < 0)
 			return rc;
 		job->pending = OB_PENDING_NONE;
 		job->sms.parts[job->part].mr = job->mr;
-		if (++job->part >= job->sms.nparts)
-			ob_sent_done(ob, om);
-		else
+		if (++job->part < job->sms.nparts) {
 			ob_job_send(ob, om);
+			return 0;
+		}
+		ob_sent_done(ob, om);
+		if (next)
+			ob_job_begin(ob, om, next);
 		return 0;
+	}
 	case OB_PENDING_RETRY:
 		rc = store_sms_retry(ob->store, job->sms.id, job->retry_at,
 				     job->error);
@@ -511,7 +549,10 @@ static void ob_job_send(struct outbox *ob, struct ob_modem *om)
 		ob_requeue(ob, om, store_now_ms(), "modem not ready");
 }
 
-static int ob_job_start(struct outbox *ob, struct ob_modem *om)
+/* Takes the next due SMS for om's modem: 'sending' on it, in the caller's
+ * transaction when there is one. -ENOENT when nothing is due. */
+static int ob_job_take(struct outbox *ob, struct ob_modem *om,
+		       struct ob_job **out)
 {
 	struct ob_job *job = calloc(1, sizeof(*job));
 	int rc;
@@ -529,14 +570,31 @@ static int ob_job_start(struct outbox *ob, struct ob_modem *om)
 	}
 	job->sms.attempts++;
 	job->part = job->sms.next_part;
+	*out = job;
+	return 0;
+fail:
+	free(job);
+	return rc;
+}
+
+/* Puts a taken job on its modem and sends its first unsent part. */
+static void ob_job_begin(struct outbox *ob, struct ob_modem *om,
+			 struct ob_job *job)
+{
 	om->job = job;
 	if (job->part >= job->sms.nparts)
 		ob_sent_resumed(ob, om); /* crashed after the last part's mr */
 	else
 		ob_job_send(ob, om);
-	return 0;
-fail:
-	free(job);
+}
+
+static int ob_job_start(struct outbox *ob, struct ob_modem *om)
+{
+	struct ob_job *job = NULL;
+	int rc = ob_job_take(ob, om, &job);
+
+	if (rc == 0)
+		ob_job_begin(ob, om, job);
 	return rc;
 }
 

@@ -46,6 +46,8 @@ struct daemon {
 	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog;
 	ev_timer drain;       /* polls the outbox while stopping */
+	ev_timer status_timer; /* coalesces STATUS= after modem changes */
+	bool ready;           /* READY=1 was sent: STATUS= may follow */
 	ev_tstamp drain_deadline;
 	bool stopping;
 };
@@ -225,13 +227,26 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	send_status(d);
 }
 
+static void status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	send_status(w->data);
+}
+
+/* Modem changes come in bursts (16 modems starting): one STATUS= for a
+ * burst, and none before READY=1, so that the service manager's small
+ * datagram queue never drops READY=1 behind them. */
 static void status_on_state(void *user, struct modem *m, enum modem_state from,
 			    enum modem_state to)
 {
+	struct daemon *d = user;
+
 	(void)m;
 	(void)from;
 	(void)to;
-	send_status(user);
+	if (d->ready && !ev_is_active(&d->status_timer))
+		ev_timer_start(d->loop, &d->status_timer);
 }
 
 /* --- signals ------------------------------------------------------------------ */
@@ -404,6 +419,8 @@ static int run(const struct options *o)
 		goto out;
 	}
 	signals_start(&d);
+	ev_timer_init(&d.status_timer, status_timer_cb, 0.2, 0.);
+	d.status_timer.data = &d;
 	if (daemon_start(&d, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto out;
@@ -411,9 +428,11 @@ static int run(const struct options *o)
 	log_notice("smsgwd %s ready: %zu modems, socket %s", SMSGW_VERSION,
 		   pool_count(d.pool), d.cfg->daemon.socket);
 	notify_send(d.notify, "READY=1\nMAINPID=%ld", (long)getpid());
+	d.ready = true;
 	send_status(&d);
 	watchdog_start(&d);
 	ev_run(d.loop, 0);
+	ev_timer_stop(d.loop, &d.status_timer);
 	log_notice("stopped");
 	status = 0;
 out:

@@ -152,6 +152,7 @@ enum st_id {
 	ST_INBOX_TEXTS, ST_INBOX_DONE, ST_INBOX_STALE, ST_INBOX_PURGE,
 	ST_AUDIT_INSERT, ST_AUDIT_LIST, ST_SETTING_GET, ST_SETTING_SET,
 	ST_COUNT_STATUS, ST_COUNT_PARTIAL, ST_SEEN_ADD, ST_SEEN_PRUNE,
+	ST_SYNC_NORMAL, ST_SYNC_FULL,
 	ST_COUNT,
 };
 
@@ -283,6 +284,8 @@ static const struct st_def st_defs[ST_COUNT] = {
 		"INSERT OR IGNORE INTO inbox_seen (pdu, at) VALUES (?1, ?2)" },
 	[ST_SEEN_PRUNE] = { "seen_prune",
 		"DELETE FROM inbox_seen WHERE at < ?1" },
+	[ST_SYNC_NORMAL] = { "sync_normal", "PRAGMA synchronous = NORMAL" },
+	[ST_SYNC_FULL] = { "sync_full", "PRAGMA synchronous = FULL" },
 };
 
 struct store {
@@ -750,6 +753,10 @@ static int db_connect(struct store *s, bool exists, char *err, size_t len)
 
 	if (!exists)
 		flags |= SQLITE_OPEN_CREATE;
+	/* Memory statistics take a global mutex on every allocation; nothing
+	 * here reads them. Only possible before SQLite initialises (the first
+	 * open); a later call is refused harmlessly. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK)
 		return refuse(err, len, rc_to_errno(rc), s->path, "%s",
@@ -1254,9 +1261,9 @@ static int write1_relaxed(struct store *s, sqlite3_stmt *st, int bound)
 	batch_guard(s);
 	if (s->depth > 0 || bound)
 		return write1(s, st, bound);
-	sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	tx_exec(s, ST_SYNC_NORMAL);
 	r = write1(s, st, 0);
-	sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	tx_exec(s, ST_SYNC_FULL);
 	return r;
 }
 

@@ -217,6 +217,35 @@ def test_group_commit_answers_after_commit():
             s.cleanup()
 
 
+def test_ready_not_lost_behind_status():
+    """12 modems change state at start; a service manager that reads its
+    small datagram queue late still gets READY=1."""
+    d, sims = sims_and_daemon(12)
+    path = os.path.join(d.dir, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    d.env = {"NOTIFY_SOCKET": path}
+    try:
+        d.start()
+        c = d.client()
+        wait_ready(c, 12, timeout=60)
+        time.sleep(0.5)  # let every STATUS= the daemon wants to send pile up
+        ns.setblocking(False)
+        msgs = []
+        for _ in range(1000):
+            try:
+                msgs.append(ns.recv(4096).decode())
+            except BlockingIOError:
+                break
+        check(any("READY=1" in m for m in msgs), "READY=1 delivered: %r" % msgs)
+        first = next(i for i, m in enumerate(msgs) if "READY=1" in m)
+        check(not any(m.startswith("STATUS=") for m in msgs[:first]),
+              "no STATUS= before READY=1: %r" % msgs[:first + 1])
+    finally:
+        ns.close()
+        stop_all(d, sims)
+
+
 def test_transient_retried_permanent_failed():
     d, sims = sims_and_daemon(1, ["--fail-rate", "0.5", "--seed", "7",
                                   "--permanent-fail", "+34600999999"])
@@ -433,6 +462,7 @@ if __name__ == "__main__":
         test_multipart_and_events,
         test_transient_retried_permanent_failed,
         test_group_commit_answers_after_commit,
+        test_ready_not_lost_behind_status,
         test_unplugged_modem_queue_moves,
         test_kill9_nothing_lost,
         test_inbound_sweep_and_multipart_across_restart,

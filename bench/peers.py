@@ -45,6 +45,7 @@ class Peer:
         self.sims = sims
         self.work = work
         self.procs = []
+        self.cmds = []     # (argv, directory) per process
         self.spools = []   # (staging dir, outbox dir) per process
         if peer == "gammu":
             self._gammu(loopsleep)
@@ -63,8 +64,7 @@ class Peer:
                                    loopsleep=loopsleep))
             self.spools.append((os.path.join(d, "stage"),
                                 os.path.join(d, "out")))
-            self.cmds = getattr(self, "cmds", []) + [
-                (["gammu-smsd", "-c", rc], d)]
+            self.cmds.append((["gammu-smsd", "-c", rc], d))
 
     def _smstools(self, poll_faster):
         d = os.path.join(self.work, "smstools")

@@ -41,4 +41,4 @@ if ! have_peers; then
 	fi
 fi
 
-exec /usr/bin/python3 bench/bench.py "$@"
+exec /usr/bin/python3 -B bench/bench.py "$@"

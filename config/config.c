@@ -271,7 +271,7 @@ static const struct key_def accounts_keys[] = {
 	KEY("login_attempts", KT_INT, A(login_attempts), "10", 1, 1000),
 	KEY("password_hash", KT_ENUM, A(password_hash), "interactive", 0, 0,
 	    .enums = pwhashes),
-	KEY("hash_threads", KT_INT, A(hash_threads), "2", 1, 16),
+	KEY("hash_threads", KT_INT, A(hash_threads), "0", 0, 16),
 };
 
 /* No table default: a missing key falls back to the built-in set. */

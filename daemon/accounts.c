@@ -22,6 +22,7 @@
 #include "daemon/accounts.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,21 @@ struct accounts {
 };
 
 /* --- small helpers ----------------------------------------------------------- */
+
+/* hash_threads = 0: one fewer than the CPUs we may run on, at least 1, so a
+ * core stays free for the event loop while passwords hash. */
+static unsigned hash_threads(int configured)
+{
+	cpu_set_t set;
+	int n;
+
+	if (configured > 0)
+		return (unsigned)configured;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set) - 1;
+	return n < 1 ? 1 : (unsigned)n;
+}
 
 static const char *iso(int64_t ms, char buf[STORE_ISO_MAX])
 {
@@ -1858,7 +1874,7 @@ struct accounts *accounts_new(struct ev_loop *loop, struct store *store,
 	a->db = acctdb_new(store, err, errlen);
 	if (!a->db)
 		goto fail;
-	a->hasher = hasher_new(loop, (unsigned)a->threads,
+	a->hasher = hasher_new(loop, hash_threads(a->threads),
 			       pwhash_levels[a->level], HASH_QUEUE_MAX);
 	if (!a->hasher) {
 		snprintf(err, errlen, "accounts: cannot start %d hashing "

@@ -189,7 +189,7 @@ static void test_minimal_gets_defaults(void **state)
 	assert_int_equal(c->accounts.recovery_attempts, 5);
 	assert_int_equal(c->accounts.login_attempts, 10);
 	assert_int_equal(c->accounts.password_hash, CONFIG_PWHASH_INTERACTIVE);
-	assert_int_equal(c->accounts.hash_threads, 2);
+	assert_int_equal(c->accounts.hash_threads, 0);
 
 	assert_int_equal(c->n_templates, 2);
 	assert_string_equal(c->templates[0].lang, "en");

@@ -9,9 +9,10 @@ Python stdlib only. Every wait has a timeout, every loop a bound.
 import json
 import os
 import resource
+import select
+import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -367,7 +368,6 @@ def as_uid(uid, gid, fn, timeout=60.0):
             if left <= 0:
                 os.kill(pid, signal.SIGKILL)
                 raise TestFailure("child as uid %d timed out" % uid)
-            import select
             ready, _, _ = select.select([r], [], [], left)
             if not ready:
                 continue
@@ -445,7 +445,6 @@ class SmallFs:
         if self.mounted:
             subprocess.run(["umount", "-l", self.dir], capture_output=True,
                            timeout=30)
-        import shutil
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -492,11 +491,3 @@ def ping_latency(path, n=20):
     times.sort()
     return times[len(times) // 2], times[-1]
 
-
-def sqlite_ok(path):
-    """integrity_check of a database file (daemon stopped or running)."""
-    con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
-    try:
-        return con.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        con.close()

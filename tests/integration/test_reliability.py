@@ -3,6 +3,9 @@
 - kill -9 at random points during sends, claims and inbound sweeps: every
   accepted SMS is sent, every SMS that reached the modem is received, the
   database passes integrity_check, at most one duplicate part per kill;
+- a modem storage that filled up while the daemon was down, and a stray
+  "OK" while AT+CMGS waits: nothing received is deleted unread, no SMS
+  stays 'sending' (short deterministic cases of what the rounds meet);
 - modem faults (unplug/replug, a hung modem, error storms, garbage on the
   line, no network): the gateway recovers by itself;
 - disk full and a read-only state directory: `unavailable`, nothing
@@ -11,13 +14,16 @@
   1,000 connections, running out of descriptors, slow readers, other uids.
 
 `make check` runs the short version; SMSGW_SOAK=1 (`make soak`) the long
-one (more rounds, more traffic). SMSGW_RELIAB_SEED=N replays a run. The
-counts printed (kills, duplicates, retries, resets) are for the reader;
-the checks are on outcomes, never on timings.
+one (more rounds, more traffic). SMSGW_RELIAB_SEED=N replays a run's
+choices (the kill times still race with the daemon).
+SMSGW_RELIAB_KILL_SIM="--storage-size 250" gives the kill rounds' modem
+more slots (so that a full storage at start is not what they meet), and
+SMSGW_RELIAB_NO_MOUNT=1 starves the disk with RLIMIT_FSIZE instead of a
+tmpfs. The counts printed (kills, duplicates, retries, resets) are for the
+reader; the checks are on outcomes, never on timings.
 
 Python stdlib only; every wait has a timeout, every loop a bound.
 """
-import json
 import os
 import random
 import re
@@ -32,11 +38,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reliab import (ACCOUNTS, CLAIM_URL, NOBODY, OUTBOX_FAST, SOAK, Env,  # noqa: E402
                     SmallFs, TestFailure, as_uid, check, log, ping_latency,
-                    raise_nofile, raw_connect, read_lines, sqlite_ok, wait_for)
+                    raise_nofile, raw_connect, read_lines, wait_for)
 from smsgwtest import Client, run_tests  # noqa: E402
 
 SEED = int(os.environ.get("SMSGW_RELIAB_SEED") or time.time_ns() % 1000000)
 TOKEN_RE = re.compile(re.escape(CLAIM_URL) + r"([A-Za-z0-9_-]{24})(?![A-Za-z0-9_-])")
+KILL_SIM_EXTRA = os.environ.get("SMSGW_RELIAB_KILL_SIM", "").split()
 MANY_INVITES = """invites_per_day = 100000
 invites_per_day_verified = 100000
 """
@@ -115,6 +122,21 @@ def round_send(env, book, rng):
               "sms.send refused: %r" % r)
         if r.get("ok"):
             book.accepted[r["result"]["sms_id"]] = texts[rid]
+    invite_some(env, book, 1)  # tokens for the claim rounds
+
+
+def invite_some(env, book, n):
+    c = env.client()
+    for _ in range(n):
+        book.n_phone += 1
+        phone = "+3460200%04d" % book.n_phone
+        r = c.request("account.invite", {"phone": phone,
+                                         "name": "W%d" % book.n_phone})
+        if r.get("ok"):
+            book.invited.add(phone)
+            book.account_sms[r["result"]["sms_id"]] = "invite " + phone
+        else:
+            check(r["error"]["code"] == "unavailable", "invite: %r" % r)
 
 
 def tokens_seen(env):
@@ -128,10 +150,10 @@ def tokens_seen(env):
 
 
 def round_claim(env, book, rng):
-    c = env.client()
     tokens = tokens_seen(env)
-    todo = [(p, t) for p, t in sorted(tokens.items())
-            if p not in book.claimed and book.claim_tried.get(p) != t]
+    # A token whose claim lost its answer is tried again: invalid_token if
+    # that claim had committed, ok if it had not.
+    todo = [(p, t) for p, t in sorted(tokens.items()) if p not in book.claimed]
     rng.shuffle(todo)
     todo = todo[:3]
     book.claims_tried += len(todo)
@@ -158,15 +180,7 @@ def round_claim(env, book, rng):
     threads = [threading.Thread(target=claim, args=pt) for pt in todo]
     for t in threads:
         t.start()
-    for _ in range(2):
-        book.n_phone += 1
-        phone = "+3460200%04d" % book.n_phone
-        r = c.request("account.invite", {"phone": phone, "name": "W%d" % book.n_phone})
-        if r.get("ok"):
-            book.invited.add(phone)
-            book.account_sms[r["result"]["sms_id"]] = "invite " + phone
-        else:
-            check(r["error"]["code"] == "unavailable", "invite: %r" % r)
+    invite_some(env, book, 2)
     for t in threads:
         t.join(60)
     check(not errors, "claims refused: %r" % errors)
@@ -185,7 +199,9 @@ def run_kill_round(env, book, rng, mode):
         env.start()
         env.wait_ready()
         check(env.integrity() == "ok", "integrity_check after a kill")
-        killer = kill_after(env.d, rng.uniform(0.0, 0.8))
+        # Claims hash for a while: give some of them time to finish.
+        killer = kill_after(env.d, rng.uniform(0.1, 1.0) if mode == "claim"
+                            else rng.uniform(0.0, 0.8))
     try:
         if mode == "send":
             round_send(env, book, rng)
@@ -211,7 +227,7 @@ def test_kill9_rounds():
     rng = random.Random(SEED)
     book = KillBook()
     modes = ["send", "claim", "sweep"]
-    env = Env(1, ["--send-delay", "0.05", "--report-delay", "0.2"],
+    env = Env(1, ["--send-delay", "0.05", "--report-delay", "0.2"] + KILL_SIM_EXTRA,
               extra=ACCOUNTS + MANY_INVITES + OUTBOX_FAST)
     try:
         env.start()
@@ -238,15 +254,25 @@ def test_kill9_rounds():
         for phone in book.claimed:
             a = c.ok("account.get", {"phone": phone})["account"]
             check(a["state"] == "active", "claimed but %r" % a)
+        # A claim whose answer was lost either happened whole (active, and
+        # its recovery SMS went out) or not at all (still invited).
+        for phone in book.invited:
+            a = c.ok("account.get", {"phone": phone})["account"]
+            check(a["state"] in ("invited", "active"), "state %r" % a)
+            check(a["state"] == "invited" or phone in recov,
+                  "active without its recovery SMS: %r" % a)
         texts = [t for _, t in book.injected]
         try:
             wait_for(lambda: set(texts) <= set(m["text"] for m in env.inbox()),
                      60, "every injected SMS in the inbox", interval=0.2)
         except TestFailure:
             have = set(m["text"] for m in env.inbox())
-            raise TestFailure("inbound lost: %r; left on the modem: %r; "
-                              "dir %s" % ([t[:20] for t in texts if t not in have],
-                                          env.sims["m0"].storage(), env.d.dir))
+            st = env.sims["m0"].stats()
+            raise TestFailure("inbound lost: %r; left on the modem: %d, "
+                              "waiting in the network: %d; dir %s" %
+                              ([t[:20] for t in texts if t not in have],
+                               len(env.sims["m0"].storage()), st["waiting"],
+                               env.d.dir))
         inbox = env.inbox()
         in_texts = [m["text"] for m in inbox]
         in_dups = sum(in_texts.count(t) - 1 for t in set(texts))
@@ -306,7 +332,7 @@ class Traffic:
 
     def send(self, k, tag):
         c = self.env.client()
-        for _ in range(k):
+        for _ in range(k * soak(1, 3)):
             self.n += 1
             text = "%s %d" % (tag, self.n)
             if self.n % 7 == 0:
@@ -382,7 +408,7 @@ def test_storage_full_at_start():
 def test_modem_faults_recover():
     env = Env(2, ["--send-delay", "0.02", "--report-delay", "0.1"],
               per_sim_args={"m0": ["--boot-urcs"],
-                            "m1": ["--unplug-after", "120", "--replug-after",
+                            "m1": ["--unplug-after", "60", "--replug-after",
                                    "1"]},
               daemon_keys={"health_interval": "1s"},
               modem_opts={"command_timeout": "1s", "health_timeouts": 2})
@@ -394,7 +420,7 @@ def test_modem_faults_recover():
         t = Traffic(env)
         counts = {}
 
-        # 1. Unplugged (m0 by the control op; m1 unplugs itself after 120
+        # 1. Unplugged (m0 by the control op; m1 unplugs itself after 60
         # commands and comes back 1 s later), SMS arriving meanwhile.
         t.send(20, "unplug")
         m0.ok("unplug")
@@ -404,7 +430,17 @@ def test_modem_faults_recover():
         m0.ok("replug")
         seen += states_until(env, "m0", lambda s: s == "ready", 30,
                              "m0 back after replug")
+        # m1 unplugs itself after 60 commands: more traffic until it has.
+        m1 = env.sims["m1"]
+        for _ in range(20):
+            if m1.stats()["commands"] > 60:
+                break
+            t.send(5, "unplug")
+            time.sleep(0.2)
+        wait_for(lambda: len(m1.pty_lines()) >= 2, 30,
+                 "m1 unplugged itself and came back")
         t.wait(60, "after unplug/replug")
+        env.wait_ready(None, 30)
         counts["unplug states"] = "->".join(seen)
 
         # 2. Hung: nothing answers, not even AT+CFUN. The driver resets,
@@ -454,30 +490,6 @@ def test_modem_faults_recover():
         t.wait(60, "through garbage")
         env.wait_ready(["m0"], 30)
 
-        # 5b. Stray final results while traffic flows: the gateway must
-        # get back in step by itself; SMS that took another command's
-        # answer are counted (they may fail with that answer's error).
-        stray = Traffic(env)
-        stray.n = 5000
-        stray.send(20, "stray")
-        for line in STRAY_FINALS * 2:
-            m0.ok("urc", line=line)
-        def settled():
-            st = env.out_status(stray.ids)
-            return all(v in ("sent", "delivered", "failed")
-                       for v in st.values())
-        wait_for(settled, 90, "SMS through stray finals settled", interval=0.2)
-        st = env.out_status(stray.ids)
-        stray_failed = {}
-        for i, v in st.items():
-            if v == "failed":
-                stray_failed[i] = env.client().ok("sms.get", {"id": i})["sms"]["error"]
-        counts["stray finals failed"] = stray_failed
-        env.wait_ready(["m0"], 30)
-        t.send(10, "after stray")
-        t.inject("m0", "after stray")
-        t.wait(60, "after stray finals")
-
         # 6. No network on either modem for a while.
         for s in env.sims.values():
             s.ok("network", registered=False)
@@ -499,6 +511,37 @@ def test_modem_faults_recover():
         check(len(m0.sent_log()) >= before + 10, "m0 sends again")
         env.sims["m1"].ok("replug")
         env.wait_ready(None, 30)
+
+        # 8. Stray final results while traffic flows: the gateway must
+        # get back in step by itself; SMS that took another command's
+        # answer are counted (they may fail with that answer's error).
+        stray = Traffic(env)
+        stray.n = 5000
+        stray.send(20, "stray")
+        for line in STRAY_FINALS * 2:
+            m0.ok("urc", line=line)
+
+        def settled():
+            st = env.out_status(stray.ids)
+            return all(v in ("sent", "delivered", "failed")
+                       for v in st.values())
+        try:
+            wait_for(settled, 45, "", interval=0.2)
+        except TestFailure:
+            st = env.out_status(stray.ids)
+            raise TestFailure("SMS stuck after stray final results: %r" %
+                              {i: v for i, v in st.items() if v not in
+                               ("sent", "delivered", "failed")})
+        st = env.out_status(stray.ids)
+        stray_failed = {}
+        for i, v in st.items():
+            if v == "failed":
+                stray_failed[i] = env.client().ok("sms.get", {"id": i})["sms"]["error"]
+        counts["stray finals failed"] = stray_failed
+        env.wait_ready(["m0"], 30)
+        t.send(10, "after stray")
+        t.inject("m0", "after stray")
+        t.wait(60, "after stray finals")
 
         sent = set(env.sent_messages())
         missing = [v for v in t.ids.values() if v not in sent]
@@ -843,7 +886,10 @@ def expect_error(sock, payload, code, what):
     sock.sendall(payload)
     r = read_lines(sock, 1)[0]
     check(r.get("ok") is False and r["error"]["code"] == code,
-          "%s: want %s, got %r" % (what, code, r))
+          "%s: want %s, got %r" % (what, code, repr(r)[:300]))
+    msg = r["error"].get("message", "")
+    check(0 < len(msg.encode()) <= 512, "%s: a short clear message, not %r"
+          % (what, msg[:100]))
     return r
 
 

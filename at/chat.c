@@ -587,8 +587,20 @@ static void cmd_line(struct at_chat *chat, const char *line, size_t len)
 	if (is_echo(c, line, len))
 		return;
 	if (match_final(chat, line, len, &err)) {
+		/* A prompt command cannot succeed before its prompt: an OK (or
+		 * "+CMGS: <mr>") now is the late answer of an earlier command
+		 * (a stray final that completed it early), not ours. Taking it
+		 * would record another SMS's reference and send nothing. */
+		if (c->prompt && c->state == CMD_SENT && at_err_is_ok(&err)) {
+			unsolicited(chat, line, len);
+			return;
+		}
 		chat->timeouts = 0;
 		complete(chat, err, line);
+		return;
+	}
+	if (c->prompt && c->state == CMD_SENT && match_prefix(c, line, len)) {
+		unsolicited(chat, line, len);
 		return;
 	}
 	if (match_prefix(c, line, len)) {

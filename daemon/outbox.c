@@ -450,8 +450,17 @@ static void ob_settle_now(struct outbox *ob, struct ob_modem *om,
 
 	om->job->pending = what;
 	rc = ob_settle(ob, om);
-	if (rc < 0)
+	if (rc < 0 && store_error_unavailable(rc)) {
 		ob_stall(ob, om->job, what, rc);
+	} else if (rc < 0) {
+		/* Not a full disk: the write can never succeed (the SMS
+		 * changed under us, e.g. expired). Retrying would hold the
+		 * modem forever; drop the job, the store keeps its state. */
+		log_err("outbox: sms %lld: cannot record its outcome (%s); "
+			"leaving it as stored", (long long)om->job->sms.id,
+			strerror(-rc));
+		ob_job_end(om);
+	}
 }
 
 static void ob_stall_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -523,6 +532,11 @@ static void ob_on_sent(void *user, struct modem *m,
 			ob_retry(ob, om, res->error);
 		else
 			ob_fail(ob, om, res->error);
+	} else if (res->mr < 0 || res->mr > 255) {
+		/* "OK" without "+CMGS: <mr>": a stray final result took the
+		 * send's place. Whether it went out is unknown: send again
+		 * (at least once), as for a timeout. */
+		ob_retry(ob, om, "answer without a message reference");
 	} else {
 		job->mr = res->mr;
 		ob_settle_now(ob, om, OB_PENDING_RECORD);

@@ -534,6 +534,27 @@ static void test_prompt_refused_and_stray_prompt(void **state)
 	assert_log(t, "c1:cms,330\n~c1\n");
 }
 
+/* The late "+CMGS: 7 / OK" of an earlier send (cut short by a stray OK)
+ * arrives while the next AT+CMGS waits for its prompt: it is not that
+ * command's answer; the command gets its prompt, its PDU, its own mr. */
+static void test_prompt_ignores_late_success(void **state)
+{
+	struct t *t = *state;
+
+	send_cmd(t, &(struct at_cmd){ .text = "AT+CMGS=40", .prompt = SUBMIT1,
+				      .prefix = { "+CMGS:" } }, "c1");
+	expect(t, "AT+CMGS=40\r");
+	say(t, "\r\n+CMGS: 7\r\n\r\nOK\r\n");
+	spin(t, 30);
+	assert_int_equal(t->done, 0);
+	assert_int_equal(t->rxlen, 0);
+	say(t, "\r\n> ");
+	expect_n(t, SUBMIT1 "\x1a", sizeof(SUBMIT1));
+	say(t, "\r\n+CMGS: 8\r\n\r\nOK\r\n");
+	WAIT_FOR(t, t->done == 1, 2000);
+	assert_log(t, "unsol:+CMGS: 7\nunsol:OK\nc1:ok|+CMGS: 8\n~c1\n");
+}
+
 static void test_prompt_timeout_sends_esc(void **state)
 {
 	struct t *t = *state;
@@ -1028,6 +1049,7 @@ int main(void)
 		T(test_prompt_writes_pdu_and_ctrl_z),
 		T(test_prompt_with_echo_and_split_prompt),
 		T(test_prompt_refused_and_stray_prompt),
+		T(test_prompt_ignores_late_success),
 		T(test_prompt_timeout_sends_esc),
 		T(test_cancel_queued_and_in_flight),
 		T(test_cancel_prompt_sends_esc),

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ struct inbox {
 	ev_timer resweep_timer;  /* armed while SMS wait on a modem for the
 				    store to take writes again */
 	struct pdu_sms scratch; /* decode buffer (the loop is single-threaded) */
+	struct ib_modem **modems; /* slot ownership per modem */
+	size_t n_modems;
 };
 
 /* A stored message being read, then deleted. */
@@ -192,6 +195,72 @@ done:
 
 /* --- reading and deleting --------------------------------------------------- */
 
+/* Storage slots are reused: once AT+CMGD=k has run, the modem may put a new
+ * SMS in slot k. So each slot has one owner at a time (a +CMTI read, or a
+ * sweep's entry) from its read to the end of its delete; a +CMTI for a slot
+ * that is owned is read again once the owner is done, and a sweep skips it.
+ * One sweep at a time per modem; a sweep asked for meanwhile runs after. */
+#define IB_SLOTS 1024 /* indexes tracked; beyond it no modem stores SMS */
+
+struct ib_modem {
+	struct modem *modem;
+	uint8_t busy[IB_SLOTS / 8];  /* a read or delete is pending */
+	uint8_t again[IB_SLOTS / 8]; /* +CMTI came for a busy slot */
+	bool sweeping, resweep;
+};
+
+static bool bit_get(const uint8_t *v, unsigned i)
+{
+	return i < IB_SLOTS && (v[i / 8] & (1u << (i % 8)));
+}
+
+static void bit_set(uint8_t *v, unsigned i, bool on)
+{
+	if (i >= IB_SLOTS)
+		return;
+	if (on)
+		v[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		v[i / 8] &= (uint8_t)~(1u << (i % 8));
+}
+
+static struct ib_modem *ib_modem_find(struct inbox *ib, struct modem *m,
+				      bool create)
+{
+	for (size_t i = 0; i < ib->n_modems; i++)
+		if (ib->modems[i]->modem == m)
+			return ib->modems[i];
+	if (!create)
+		return NULL;
+	struct ib_modem **v = realloc(ib->modems,
+				      (ib->n_modems + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	ib->modems = v;
+	v[ib->n_modems] = calloc(1, sizeof(**v));
+	if (!v[ib->n_modems])
+		return NULL;
+	v[ib->n_modems]->modem = m;
+	return v[ib->n_modems++];
+}
+
+static void ib_read_slot(struct inbox *ib, struct modem *m, const char *mem,
+			 unsigned index);
+
+/* The owner of a slot is done: let a +CMTI that came meanwhile read it. */
+static void ib_slot_release(struct ib_read *r, struct modem *m)
+{
+	struct ib_modem *im = ib_modem_find(r->ib, m, false);
+
+	if (!im)
+		return; /* the modem is going away */
+	bit_set(im->busy, r->index, false);
+	if (bit_get(im->again, r->index)) {
+		bit_set(im->again, r->index, false);
+		ib_read_slot(r->ib, m, r->mem[0] ? r->mem : NULL, r->index);
+	}
+}
+
 static void ib_deleted(void *user, struct modem *m, int rc)
 {
 	struct ib_read *r = user;
@@ -199,14 +268,30 @@ static void ib_deleted(void *user, struct modem *m, int rc)
 	if (rc < 0 && rc != -ECANCELED)
 		log_warn("inbox: modem %s: cannot delete stored SMS %u: %s",
 			 modem_name(m), r->index, strerror(-rc));
+	if (rc != -ECANCELED)
+		ib_slot_release(r, m);
 	free(r);
 }
 
 static void ib_delete(struct ib_read *r, struct modem *m)
 {
 	if (modem_delete_sms(m, r->mem[0] ? r->mem : NULL, r->index,
-			     ib_deleted, r) < 0)
+			     ib_deleted, r) < 0) {
+		ib_slot_release(r, m);
 		free(r);
+	}
+}
+
+/* After its commit (or not): delete the slot, or let it go. */
+static void ib_finish(struct ib_read *r, struct modem *m,
+		      enum ib_outcome outcome)
+{
+	if (outcome == IB_DELETE) {
+		ib_delete(r, m);
+		return;
+	}
+	ib_slot_release(r, m);
+	free(r);
 }
 
 static void ib_read_done(void *user, struct modem *m, int rc,
@@ -218,13 +303,12 @@ static void ib_read_done(void *user, struct modem *m, int rc,
 		if (rc != -ENOENT && rc != -ECANCELED)
 			log_warn("inbox: modem %s: cannot read stored SMS %u: %s",
 				 modem_name(m), r->index, strerror(-rc));
+		if (rc != -ECANCELED)
+			ib_slot_release(r, m);
 		free(r);
 		return;
 	}
-	if (ib_process(r->ib, m, sms->pdu_hex) == IB_DELETE)
-		ib_delete(r, m);
-	else
-		free(r);
+	ib_finish(r, m, ib_process(r->ib, m, sms->pdu_hex));
 }
 
 static struct ib_read *ib_read_new(struct inbox *ib, const char *mem,
@@ -240,53 +324,90 @@ static struct ib_read *ib_read_new(struct inbox *ib, const char *mem,
 	return r;
 }
 
-static void ib_sms_stored(void *user, struct modem *m, const char *mem,
-			  unsigned index)
+static void ib_read_slot(struct inbox *ib, struct modem *m, const char *mem,
+			 unsigned index)
 {
-	struct ib_read *r = ib_read_new(user, mem, index);
+	struct ib_modem *im = ib_modem_find(ib, m, true);
+	struct ib_read *r;
 
+	if (im && bit_get(im->busy, index)) {
+		bit_set(im->again, index, true);
+		return;
+	}
+	r = ib_read_new(ib, mem, index);
 	if (!r)
 		return;
+	if (im)
+		bit_set(im->busy, index, true);
 	if (modem_read_sms(m, r->mem[0] ? r->mem : NULL, index, ib_read_done,
 			   r) < 0) {
 		/* Not ready now: the sweep at the next ready picks it up. */
+		if (im)
+			bit_set(im->busy, index, false);
 		free(r);
 	}
 }
+
+static void ib_sms_stored(void *user, struct modem *m, const char *mem,
+			  unsigned index)
+{
+	ib_read_slot(user, m, mem, index);
+}
+
+static void ib_sweep(struct inbox *ib, struct modem *m);
 
 static void ib_listed(void *user, struct modem *m, int rc,
 		      const struct modem_sms_entry *v, size_t n)
 {
 	struct inbox *ib = user;
+	struct ib_modem *im = ib_modem_find(ib, m, false);
 	size_t kept = 0;
 
-	if (rc < 0) {
-		if (rc != -ECANCELED)
-			log_warn("inbox: modem %s: storage sweep failed: %s",
-				 modem_name(m), strerror(-rc));
+	if (rc == -ECANCELED || !im)
 		return;
-	}
-	for (size_t i = 0; i < n; i++) {
+	im->sweeping = false;
+	if (rc < 0)
+		log_warn("inbox: modem %s: storage sweep failed: %s",
+			 modem_name(m), strerror(-rc));
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		enum ib_outcome outcome;
 		struct ib_read *r;
 
-		if (ib_process(ib, m, v[i].pdu_hex) != IB_DELETE) {
-			kept++;
-			continue;
-		}
+		if (bit_get(im->busy, v[i].index))
+			continue; /* its +CMTI read owns it */
 		r = ib_read_new(ib, NULL, v[i].index);
-		if (r)
-			ib_delete(r, m);
+		if (!r)
+			continue;
+		bit_set(im->busy, v[i].index, true);
+		outcome = ib_process(ib, m, v[i].pdu_hex);
+		if (outcome != IB_DELETE)
+			kept++;
+		ib_finish(r, m, outcome);
 	}
 	if (n)
 		log_info("inbox: modem %s: sweep found %zu stored SMS (%zu left "
 			 "on the modem)", modem_name(m), n, kept);
+	if (im->resweep) {
+		im->resweep = false;
+		ib_sweep(ib, m);
+	}
 }
 
 static void ib_sweep(struct inbox *ib, struct modem *m)
 {
-	if (modem_list_sms(m, NULL, ib_listed, ib) < 0)
+	struct ib_modem *im = ib_modem_find(ib, m, true);
+
+	if (im && im->sweeping) {
+		im->resweep = true;
+		return;
+	}
+	if (modem_list_sms(m, NULL, ib_listed, ib) < 0) {
 		log_warn("inbox: modem %s: cannot sweep storage now",
 			 modem_name(m));
+		return;
+	}
+	if (im)
+		im->sweeping = true;
 }
 
 /* After a refused commit: sweep every ready modem once more. A sweep that
@@ -331,6 +452,21 @@ static void ib_report_stored(void *user, struct modem *m, const char *mem,
 static void ib_storage_full(void *user, struct modem *m)
 {
 	ib_sweep(user, m);
+}
+
+/* Pending reads and deletes of a removed modem end with -ECANCELED and
+ * touch no slot state, so it can go now. */
+static void ib_modem_removed(void *user, struct modem *m)
+{
+	struct inbox *ib = user;
+
+	for (size_t i = 0; i < ib->n_modems; i++) {
+		if (ib->modems[i]->modem == m) {
+			free(ib->modems[i]);
+			ib->modems[i] = ib->modems[--ib->n_modems];
+			return;
+		}
+	}
 }
 
 /* --- incomplete sets ------------------------------------------------------- */
@@ -387,6 +523,7 @@ struct inbox *inbox_new(struct ev_loop *loop, struct store *store,
 		.sms_direct = ib_sms_direct,
 		.report_stored = ib_report_stored,
 		.storage_full = ib_storage_full,
+		.removed = ib_modem_removed,
 	};
 
 	if (!ib) {
@@ -419,6 +556,9 @@ void inbox_free(struct inbox *ib)
 		return;
 	ev_timer_stop(ib->loop, &ib->expire_timer);
 	ev_timer_stop(ib->loop, &ib->resweep_timer);
+	for (size_t i = 0; i < ib->n_modems; i++)
+		free(ib->modems[i]);
+	free(ib->modems);
 	free(ib);
 }
 

@@ -544,12 +544,22 @@ struct invite_result {
 	int64_t sms_id;
 };
 
+/* The daily cap as one request sees it: today's new accounts are counted
+ * once per request (an index range, so the count costs what the day has
+ * invited), then kept up to date as its rows go in. Exact: the loop is
+ * single-threaded and the request is one transaction. */
+struct invite_budget {
+	int64_t cap;
+	bool counted;
+	int64_t count;  /* new phone accounts in the last 24 h */
+	int64_t oldest; /* the oldest of them */
+};
+
 /* 0: may insert; 1: refused (res filled). */
 static int invite_allowed(struct accounts *a, const char *phone, int64_t now,
-			  int64_t cap, struct invite_result *res)
+			  struct invite_budget *b, struct invite_result *res)
 {
 	char at[STORE_ISO_MAX];
-	int64_t count = 0, oldest = 0;
 	struct acct ex;
 	int r = acctdb_by_phone(a->db, phone, now, &ex);
 
@@ -562,16 +572,20 @@ static int invite_allowed(struct accounts *a, const char *phone, int64_t now,
 	}
 	if (r != -ENOENT)
 		return r;
-	r = acctdb_created_since(a->db, now - DAY_MS, &count, &oldest);
-	if (r < 0)
-		return r;
-	if (count < cap)
+	if (!b->counted) {
+		r = acctdb_created_since(a->db, now - DAY_MS, &b->count,
+					 &b->oldest);
+		if (r < 0)
+			return r;
+		b->counted = true;
+	}
+	if (b->count < b->cap)
 		return 0;
 	res->code = CTL_ERR_DAILY_INVITE_LIMIT;
 	snprintf(res->msg, sizeof(res->msg),
 		 "%lld new phone accounts in 24 h is the limit; the next one "
-		 "can be invited at %s", (long long)cap,
-		 iso(oldest + DAY_MS, at));
+		 "can be invited at %s", (long long)b->cap,
+		 iso(b->oldest + DAY_MS, at));
 	return 1;
 }
 
@@ -579,7 +593,7 @@ static int invite_allowed(struct accounts *a, const char *phone, int64_t now,
  * caller's transaction. Returns 0 (res ids set), 1 (refused, nothing
  * written, res->code/msg), or -errno (res->msg says what). */
 static int invite_one(struct accounts *a, struct ctl_req *req,
-		      json_t *person, int64_t now, int64_t cap,
+		      json_t *person, int64_t now, struct invite_budget *b,
 		      struct invite_result *res)
 {
 	char phone[PHONE_E164_MAX], token[SECRET_TOKEN_MAX];
@@ -604,7 +618,7 @@ static int invite_one(struct accounts *a, struct ctl_req *req,
 		free(fields);
 		return r;
 	}
-	r = invite_allowed(a, phone, now, cap, res);
+	r = invite_allowed(a, phone, now, b, res);
 	if (r == 0)
 		r = secret_token_new(token, hash);
 	if (r == 0) {
@@ -637,6 +651,8 @@ static int invite_one(struct accounts *a, struct ctl_req *req,
 		return r;
 	}
 	r = store_tx_commit(a->store);
+	if (r == 0 && b->count++ == 0)
+		b->oldest = now;
 	if (r == 0)
 		log_info("accounts: invited %s (account %lld) by uid %ld",
 			 log_phone(LOG_LVL_INFO, phone,
@@ -673,7 +689,9 @@ static void op_invite(struct ctl_req *req, json_t *args, void *ctx)
 		return;
 	r = store_tx_begin(a->store);
 	if (r == 0)
-		r = invite_one(a, req, args, now, invite_cap(a), &res);
+		r = invite_one(a, req, args, now,
+			       &(struct invite_budget){ .cap = invite_cap(a) },
+			       &res);
 	if (r == 1) {
 		tx_end(a, -EPERM);
 		ctl_reply_err(req, res.code, "%s", res.msg);
@@ -712,7 +730,8 @@ static int invite_rows(struct accounts *a, struct ctl_req *req,
 		       json_t *people, json_t *results, char *err,
 		       size_t errlen)
 {
-	int64_t now = store_now_ms(), cap = invite_cap(a);
+	int64_t now = store_now_ms();
+	struct invite_budget budget = { .cap = invite_cap(a) };
 	size_t i;
 	json_t *person;
 	int r = store_tx_begin(a->store);
@@ -734,7 +753,7 @@ static int invite_rows(struct accounts *a, struct ctl_req *req,
 			res.code = CTL_ERR_BAD_REQUEST;
 			snprintf(res.msg, sizeof(res.msg), "%s", msg);
 		} else {
-			rc = invite_one(a, req, person, now, cap, &res);
+			rc = invite_one(a, req, person, now, &budget, &res);
 		}
 		if (rc < 0) {
 			r = rc;

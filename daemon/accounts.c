@@ -104,6 +104,16 @@ static void reply_unavailable(struct ctl_req *req, int r)
 		      strerror(-r));
 }
 
+/* A write that failed: a text the SMS could not carry (err says why) is
+ * the caller's mistake, anything else the store's. */
+static void reply_failure(struct ctl_req *req, int r, const char *err)
+{
+	if (r == -EINVAL || r == -E2BIG)
+		ctl_reply_err(req, CTL_ERR_BAD_REQUEST, "%s", err);
+	else
+		reply_unavailable(req, r);
+}
+
 static int audit(struct accounts *a, struct ctl_req *req, int64_t account_id,
 		 json_t *detail)
 {
@@ -462,10 +472,7 @@ static void finish_account(struct accounts *a, struct ctl_req *req,
 	else
 		tx_end(a, r);
 	if (r < 0) {
-		if (r == -EINVAL || r == -E2BIG)
-			ctl_reply_err(req, CTL_ERR_BAD_REQUEST, "%s", err);
-		else
-			reply_unavailable(req, r);
+		reply_failure(req, r, err);
 		return;
 	}
 	r = acctdb_by_id(a->db, id, store_now_ms(), &ac);
@@ -1014,10 +1021,7 @@ static void op_resend(struct ctl_req *req, json_t *args, void *ctx)
 	r = tx_end(a, r);
 	acct_clear(&ac);
 	if (r < 0) {
-		if (r == -EINVAL || r == -E2BIG)
-			ctl_reply_err(req, CTL_ERR_BAD_REQUEST, "%s", err);
-		else
-			reply_unavailable(req, r);
+		reply_failure(req, r, err);
 		return;
 	}
 	ctl_reply_ok(req, json_pack("{sI}", "sms_id", (json_int_t)sms_id));
